@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` and `make test`. Both do all set-up themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_DIR  := examples/cityscapes-lifelong
+DEMO_DATA := $(DEMO_DIR)/data
+
+.PHONY: demo test venv clean
+
+demo: $(STAMP)
+	@test -f $(DEMO_DATA)/train-index.txt || $(VENV)/bin/controller dataset synth $(DEMO_DATA)
+	$(VENV)/bin/controller run $(DEMO_DIR)/benchmarkingjob.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+venv: $(STAMP)
+
+# Reinstall when the package metadata changes; an editable install picks up code changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache $(DEMO_DATA) $(DEMO_DIR)/workspace

@@ -1,0 +1,1 @@
+"""Built-in base models: honest, dependency-light baselines for segmentation benchmarks."""

@@ -1,0 +1,220 @@
+"""`controller`: run, validate and report Ianvs-compatible benchmarks; manage datasets.
+
+Exit codes: 0 success, 1 at least one test case failed, 2 bad input (nothing was run or written).
+Heavy libraries (numpy, matplotlib, torch) are imported only by the commands that need them, so
+`controller --help` and `controller validate` stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from controller import __version__
+from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, IanvsLabError
+
+log = logging.getLogger("controller.cli")
+_CONSOLE_LOGGERS = ("controller.cli", "controller.progress")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="controller",
+        description="Benchmark edge-cloud collaborative lifelong-learning algorithms (KubeEdge Ianvs compatible).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show every log line (plugins, rounds, epochs)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run a benchmarking job: every test case, then the leaderboard and report")
+    _job_argument(run)
+    run.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N", help="run N test cases in parallel (default 1)")
+    run.add_argument("--resume", action="store_true", help="skip test cases that already finished successfully")
+    run.add_argument("--workspace", type=Path, help="override benchmarkingjob.workspace")
+
+    validate = commands.add_parser("validate", help="check the job, testenv and algorithm files and the data they name; run nothing")
+    _job_argument(validate)
+
+    report = commands.add_parser("report", help="rebuild the leaderboard and HTML report from stored results")
+    _job_argument(report)
+    report.add_argument("--workspace", type=Path, help="override benchmarkingjob.workspace")
+
+    dataset = commands.add_parser("dataset", help="dataset tools")
+    dataset_commands = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    synth = dataset_commands.add_parser("synth", help="write a small synthetic Cityscapes-format dataset with index files")
+    synth.add_argument("path", type=Path, help="folder to create")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--train-per-city", type=_positive_int, default=16)
+    synth.add_argument("--test-per-city", type=_positive_int, default=6)
+    synth.add_argument("--size", type=_size, default=(256, 128), metavar="WxH", help="image size (default 256x128)")
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing dataset at PATH")
+    return parser
+
+
+def _job_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", nargs="?", type=Path, help="benchmarkingjob.yaml")
+    parser.add_argument("-f", "--benchmarking-config-file", dest="job_file", type=Path, help=argparse.SUPPRESS)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 256x128, got {text!r}") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError("images must be at least 16x16")
+    return width, height
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        if args.command == "dataset":
+            return _dataset(args)
+        job = args.job or args.job_file
+        if job is None:
+            parser.error(f"{args.command}: the benchmarkingjob.yaml path is required")
+        if args.command == "validate":
+            return _validate(job)
+        if args.command == "report":
+            return _report(job, args.workspace)
+        return _run(job, args.jobs, args.resume, args.workspace)
+    except IanvsLabError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ConsoleFormatter())
+    if not verbose:
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name in _CONSOLE_LOGGERS)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            return f"error: {message}"
+        if record.levelno >= logging.WARNING:
+            return f"warning: {message}"
+        return message
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _validate(job: Path) -> int:
+    from controller.config.loader import load_job
+    from controller.validate import check_job
+
+    config = load_job(job)
+    summary = check_job(config)
+    cases = _count_cases(config)
+    log.info(
+        "%s: ok (%d algorithm%s, %d test case%s, %d train / %d test samples)",
+        job, len(config.algorithms), "s"[: len(config.algorithms) != 1], cases, "s"[: cases != 1],
+        summary.train_samples, summary.test_samples,
+    )
+    return EXIT_OK
+
+
+def _count_cases(config) -> int:  # type: ignore[no-untyped-def]
+    total = 0
+    for algorithm in config.algorithms:
+        per_algorithm = 1
+        for module in algorithm.modules:
+            for values in module.grid.values():
+                per_algorithm *= len(values)
+        total += per_algorithm
+    return total
+
+
+def _run(job: Path, jobs: int, resume: bool, workspace: Path | None) -> int:
+    from controller.config.loader import load_job
+    from controller.plan import build_plan
+    from controller.runtime.local import run_cases
+    from controller.validate import check_job
+
+    config = load_job(job)
+    summary = check_job(config)
+    root = workspace.resolve() if workspace else config.workspace
+    specs = build_plan(config)
+    progress = logging.getLogger("controller.progress")
+    progress.info("job %s: %d test case%s on %d train / %d test samples, workspace %s",
+                  config.job.name, len(specs), "s"[: len(specs) != 1], summary.train_samples, summary.test_samples, root)
+
+    def on_case(done: int, total: int, result, reused: bool) -> None:  # type: ignore[no-untyped-def]
+        status = "reused" if reused else result.status
+        headline = ", ".join(f"{k}={v:.4f}" for k, v in list(result.metrics.items())[:3] if isinstance(v, float))
+        detail = result.error if not result.ok else headline
+        progress.info("[%d/%d] %s %s (%s): %s %s", done, total, result.case_id, result.algorithm,
+                      _hp_text(result.hyperparameters), status, detail)
+
+    results = run_cases(specs, root, jobs=jobs, resume=resume, progress=on_case)
+    _publish(config, root)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        log.error("%d of %d test cases failed; see their case.log", len(failed), len(results))
+        return EXIT_CASE_FAILED
+    return EXIT_OK
+
+
+def _report(job: Path, workspace: Path | None) -> int:
+    from controller.config.loader import load_job
+
+    config = load_job(job)
+    root = workspace.resolve() if workspace else config.workspace
+    if not (root / config.job.name).is_dir():
+        log.error("%s: no results yet in %s; run the job first", job, root / config.job.name)
+        return EXIT_BAD_INPUT
+    _publish(config, root)
+    return EXIT_OK
+
+
+def _publish(config, root: Path) -> None:  # type: ignore[no-untyped-def]
+    """Leaderboard (CSV, markdown, printed table) and the HTML report for every stored result."""
+    from controller.report.publish import publish
+
+    paths = publish(root / config.job.name, config.job.rank)
+    print(paths.table)
+    print(f"\nleaderboard: {paths.all_rank}")
+    print(f"report:      {paths.html}")
+
+
+def _hp_text(hyperparameters: dict) -> str:  # type: ignore[type-arg]
+    return " ".join(f"{k}={v}" for k, v in hyperparameters.items()) or "no hyper-parameters"
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    from controller.datasets.synth import synthesize
+
+    if args.dataset_command == "synth":
+        width, height = args.size
+        manifest = synthesize(
+            args.path.resolve(), train_per_city=args.train_per_city, test_per_city=args.test_per_city,
+            size=(width, height), seed=args.seed, overwrite=args.overwrite,
+        )
+        log.info("wrote synthetic Cityscapes-format dataset to %s", args.path)
+        print(args.path.resolve() / "train-index.txt")
+        print(args.path.resolve() / "test-index.txt")
+        del manifest
+        return EXIT_OK
+    return EXIT_BAD_INPUT

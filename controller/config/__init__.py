@@ -1,0 +1,1 @@
+"""Typed, validated configuration: benchmarkingjob.yaml, testenv.yaml, algorithm.yaml."""

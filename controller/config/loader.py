@@ -1,0 +1,246 @@
+"""Load benchmarkingjob.yaml and the files it names into one resolved, validated `JobConfig`.
+
+Each error names the file, the line, the key path and what was expected, e.g.
+``testenv.yaml:9:7: testenv.metrics[1].url: file not found: ./acc.py``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from controller.config.models import (
+    Algorithm,
+    BenchmarkingJob,
+    ModuleConfig,
+    TestEnv,
+)
+from controller.config.paths import UndefinedVariable, is_dotted_module, resolve
+from controller.config.yamlsource import KeyPath, YamlDocument, format_keypath, load_yaml
+from controller.errors import ConfigError
+from controller.plugins.builtins import BUILTIN_MODULES
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ResolvedModule:
+    type: str
+    name: str
+    url: str | None  # absolute file path, dotted module name, or None for a built-in
+    grid: dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class ResolvedAlgorithm:
+    name: str
+    file: Path
+    config: Algorithm
+    modules: tuple[ResolvedModule, ...]
+    initial_model_url: str | None
+
+
+@dataclass(frozen=True)
+class ResolvedMetric:
+    name: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class ResolvedTestEnv:
+    file: Path
+    config: TestEnv
+    train_index: Path
+    test_index: Path
+    metrics: tuple[ResolvedMetric, ...]
+    model_metric: ResolvedMetric | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    file: Path
+    job: BenchmarkingJob
+    workspace: Path
+    testenv: ResolvedTestEnv
+    algorithms: tuple[ResolvedAlgorithm, ...]
+
+    @property
+    def job_dir(self) -> Path:
+        return self.workspace / self.job.name
+
+
+def load_job(path: str | Path) -> JobConfig:
+    """Parse and check the job file, its testenv and every algorithm file; nothing is run."""
+    job_file = Path(os.path.abspath(Path(path).expanduser()))
+    doc = load_yaml(job_file, what="benchmarking job file")
+    job = _validate(doc, "benchmarkingjob", BenchmarkingJob)
+    base = job_file.parent
+    workspace = _resolve(doc, ("benchmarkingjob", "workspace"), job.workspace, base)
+    testenv_file = _resolve(doc, ("benchmarkingjob", "testenv"), job.testenv, base, must_exist=True)
+    testenv = load_testenv(testenv_file)
+    algorithms = []
+    for index, ref in enumerate(job.test_object.algorithms):
+        keypath = ("benchmarkingjob", "test_object", "algorithms", index, "url")
+        algorithm_file = _resolve(doc, keypath, ref.url, base, must_exist=True)
+        algorithms.append(load_algorithm(algorithm_file, ref.name))
+    return JobConfig(job_file, job, workspace, testenv, tuple(algorithms))
+
+
+def load_testenv(path: Path) -> ResolvedTestEnv:
+    doc = load_yaml(path, what="testenv file")
+    raw = doc.data.get("testenv") if isinstance(doc.data, dict) else None
+    env = _validate(doc, "testenv", TestEnv)
+    base = path.parent
+    dataset_raw = raw.get("dataset", {}) if isinstance(raw, dict) else {}
+    for legacy, current in (("train_url", "train_index"), ("test_url", "test_index")):
+        if isinstance(dataset_raw, dict) and legacy in dataset_raw:
+            line, _ = doc.position(("testenv", "dataset", legacy))
+            log.warning("%s:%s: testenv.dataset.%s is deprecated; rename it to %s", path, line, legacy, current)
+    indexes = {}
+    for split in ("train_index", "test_index"):
+        value = getattr(env.dataset, split)
+        keypath: KeyPath = ("testenv", "dataset", split)
+        if value is None:
+            if env.dataset.dataset_url:
+                raise doc.error(keypath, "automatic download (dataset_url) is not available yet; set train_index/test_index")
+            raise doc.error(keypath, f"missing: expected the path of the {split.split('_')[0]} index file")
+        indexes[split] = _resolve(doc, keypath, value, base, must_exist=True)
+    metrics = tuple(
+        _metric(doc, ("testenv", "metrics", i), m.name, m.url, base) for i, m in enumerate(env.metrics)
+    )
+    model_metric = None
+    if env.model_eval is not None:
+        mm = env.model_eval.model_metric
+        model_metric = _metric(doc, ("testenv", "model_eval", "model_metric"), mm.name, mm.url, base)
+    extra = dict(env.model_extra or {})
+    return ResolvedTestEnv(path, env, indexes["train_index"], indexes["test_index"], metrics, model_metric, extra)
+
+
+def load_algorithm(path: Path, name: str) -> ResolvedAlgorithm:
+    doc = load_yaml(path, what="algorithm file")
+    algorithm = _validate(doc, "algorithm", Algorithm)
+    base = path.parent
+    modules = tuple(
+        _module(doc, ("algorithm", "modules", i), module, base) for i, module in enumerate(algorithm.modules)
+    )
+    initial = None
+    if algorithm.initial_model_url:
+        initial = str(_resolve(doc, ("algorithm", "initial_model_url"), algorithm.initial_model_url, base, must_exist=True))
+    return ResolvedAlgorithm(name, path, algorithm, modules, initial)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _validate(doc: YamlDocument, root: str, model: type[M]) -> M:
+    if not isinstance(doc.data, dict) or root not in doc.data:
+        found = ", ".join(map(str, doc.data)) if isinstance(doc.data, dict) else type(doc.data).__name__
+        raise ConfigError(f"expected a mapping with the root key '{root}', found: {found or 'nothing'}", file=doc.path)
+    extra_roots = [k for k in doc.data if k != root]
+    for key in extra_roots:
+        log.warning("%s:%s: unknown key %r ignored", doc.path, doc.position((key,))[0], key)
+    body = doc.data[root]
+    if not isinstance(body, dict):
+        raise doc.error((root,), f"expected a mapping, got {_type_name(body)}")
+    try:
+        value = model.model_validate(body)
+    except ValidationError as exc:
+        raise _from_validation(doc, root, exc) from None
+    _warn_extras(doc, (root,), value, forward=root == "testenv")
+    return value
+
+
+def _from_validation(doc: YamlDocument, root: str, exc: ValidationError) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    keypath: KeyPath = (root,) + tuple(p for p in first["loc"] if isinstance(p, (str, int)))
+    message = _message(first)
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return doc.error(keypath, message)
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "missing required key"
+    if kind == "value_error":
+        return str(error["ctx"].get("error", error["msg"])) if "ctx" in error else error["msg"]
+    got = error.get("input")
+    return f"{error['msg'].lower()}, got {_type_name(got)} {_short(got)}"
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _warn_extras(doc: YamlDocument, keypath: KeyPath, value: Any, *, forward: bool = False) -> None:
+    if isinstance(value, BaseModel):
+        for key in value.model_extra or {}:
+            line, _ = doc.position(keypath + (key,))
+            where = f"{doc.path}:{line}" if line else str(doc.path)
+            if forward:
+                log.warning("%s: %s: not a known testenv key; forwarded to the paradigm as-is", where, format_keypath(keypath + (key,)))
+            else:
+                log.warning("%s: %s: unknown key ignored (typo?)", where, format_keypath(keypath + (key,)))
+        for name in type(value).model_fields:
+            _warn_extras(doc, keypath + (name,), getattr(value, name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _warn_extras(doc, keypath + (index,), item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _warn_extras(doc, keypath + (key,), item)
+
+
+def _resolve(doc: YamlDocument, keypath: KeyPath, value: str, base: Path, *, must_exist: bool = False) -> Path:
+    try:
+        path = resolve(value, base)
+    except UndefinedVariable as exc:
+        raise doc.error(keypath, str(exc)) from None
+    if must_exist and not path.exists():
+        raise doc.error(keypath, f"file not found: {value}")
+    return path
+
+
+def _metric(doc: YamlDocument, keypath: KeyPath, name: str, url: str | None, base: Path) -> ResolvedMetric:
+    if url:
+        return ResolvedMetric(name, _plugin_url(doc, keypath + ("url",), url, base))
+    from controller.metrics.registry import builtin_names, is_builtin
+
+    if not is_builtin(name):
+        raise doc.error(
+            keypath + ("name",),
+            f"unknown metric {name!r}: not built in and no url given; built-in metrics are: {', '.join(builtin_names())}",
+        )
+    return ResolvedMetric(name, None)
+
+
+def _module(doc: YamlDocument, keypath: KeyPath, module: ModuleConfig, base: Path) -> ResolvedModule:
+    if module.url:
+        url: str | None = _plugin_url(doc, keypath + ("url",), module.url, base)
+    else:
+        if module.name not in BUILTIN_MODULES:
+            raise doc.error(
+                keypath + ("name",),
+                f"no url given and {module.name!r} is not a built-in module; built-ins are: {', '.join(sorted(BUILTIN_MODULES))}",
+            )
+        url = None
+    return ResolvedModule(module.type, module.name, url, module.grid())
+
+
+def _plugin_url(doc: YamlDocument, keypath: KeyPath, url: str, base: Path) -> str:
+    if is_dotted_module(url):
+        return url
+    return str(_resolve(doc, keypath, url, base, must_exist=True))

@@ -1,0 +1,18 @@
+"""Paradigms: how a test case trains and evaluates its modules (single-task, lifelong learning)."""
+from __future__ import annotations
+
+import importlib
+
+_PARADIGMS = {
+    "singletasklearning": "controller.paradigms.singletask:SingleTaskLearning",
+    "lifelonglearning": "controller.paradigms.lifelong:LifelongLearning",
+}
+
+
+def paradigm_class(name: str) -> type:
+    try:
+        target = _PARADIGMS[name]
+    except KeyError:
+        raise ValueError(f"unknown paradigm {name!r}; expected one of: {', '.join(_PARADIGMS)}") from None
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,76 @@
+"""Run a model over samples and accumulate metrics without holding every prediction in memory."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from controller.datasets.images import read_label
+from controller.datasets.index import Sample
+from controller.metrics.registry import FunctionMetric, get_builtin, is_builtin
+from controller.metrics.segmentation import ConfusionMatrix, iou_per_class
+from controller.plan import MetricSpec
+from controller.plugins.loader import load_plugin
+
+Predict = Callable[[list[Sample]], Sequence[np.ndarray]]
+BATCH = 8
+
+
+@dataclass
+class MetricSuite:
+    """The sample-level metrics of a test environment (built-ins and plugin functions)."""
+
+    specs: tuple[MetricSpec, ...]
+    num_classes: int
+    ignore_index: int
+
+    def sample_metrics(self) -> list[MetricSpec]:
+        return [m for m in self.specs if m.url or get_builtin(m.name).kind == "sample"]
+
+    def system_metrics(self) -> list[MetricSpec]:
+        return [m for m in self.specs if not m.url and is_builtin(m.name) and get_builtin(m.name).kind == "system"]
+
+    def accumulators(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for metric in self.sample_metrics():
+            if metric.url:
+                out[metric.name] = FunctionMetric(load_plugin(metric.url, metric.name))
+            else:
+                out[metric.name] = get_builtin(metric.name).make(self.num_classes, self.ignore_index)
+        return out
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    confusion: ConfusionMatrix
+    count: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def per_class_iou(self, class_names: Sequence[str]) -> dict[str, float | None]:
+        values = iou_per_class(self.confusion)
+        return {name: (None if np.isnan(v) else float(v)) for name, v in zip(class_names, values)}
+
+
+def evaluate(predict: Predict, samples: Sequence[Sample], suite: MetricSuite) -> Evaluation:
+    """Predict `samples` in small batches and feed every metric accumulator."""
+    accumulators = suite.accumulators()
+    confusion = ConfusionMatrix(suite.num_classes, suite.ignore_index)
+    for start in range(0, len(samples), BATCH):
+        batch = list(samples[start : start + BATCH])
+        predictions = predict(batch)
+        if len(predictions) != len(batch):
+            raise ValueError(f"model returned {len(predictions)} predictions for {len(batch)} samples")
+        for sample, prediction in zip(batch, predictions):
+            truth = read_label(sample.label)
+            prediction = np.asarray(prediction)
+            if prediction.shape != truth.shape:
+                raise ValueError(
+                    f"prediction of shape {prediction.shape} for {sample.rgb.name} does not match its label {truth.shape}"
+                )
+            confusion.update(truth, prediction)
+            for accumulator in accumulators.values():
+                accumulator.update(truth, prediction)
+    metrics = {name: float(acc.result()) for name, acc in accumulators.items()}
+    return Evaluation(metrics, confusion, len(samples))

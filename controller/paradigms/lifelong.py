@@ -1,0 +1,161 @@
+"""Lifelong learning over a sequence of tasks, with a knowledge base of per-task models.
+
+Flow (one round per task, in order of first appearance in the train index):
+  0. baseline: an untrained model is evaluated on every task's test split -> b (for FWT);
+  r. the model continues training on task r's training split (its first `train_ratio` part; the
+     rest is the round's validation split), the result is stored in the knowledge base, and every
+     task's test split is evaluated through task allocation -> row r of the accuracy matrix R.
+Finally the whole test set is inferred through task allocation and unseen-sample recognition; the
+sample metrics (e.g. mIoU) use those predictions and the system metrics (ACC, BWT, FWT, ...) use R.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from controller.datasets.index import Sample
+from controller.metrics.lifelong import LifelongInfo
+from controller.metrics.registry import get_builtin
+from controller.paradigms.base import Paradigm, ParadigmOutput, scalar_metrics
+from controller.paradigms.evaluation import evaluate
+from controller.paradigms.knowledge_base import KnowledgeBase
+from controller.plugins.context import Context
+from controller.results import AccuracyMatrix
+
+log = logging.getLogger(__name__)
+
+
+class LifelongLearning(Paradigm):
+    def __init__(self, spec, context) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(spec, context)
+        self.task_definition = self.instantiate(self._module("task_definition", default="TaskDefinitionByAttribute"))
+        self.task_allocation = self.instantiate(self._module("task_allocation", default="TaskAllocationByAttribute"))
+        self.unseen = self.instantiate(self._module("unseen_sample_recognition", default="NoUnseenSamples"))
+        self.kb = KnowledgeBase(context.workspace / "kb")
+        self._latest: Any = None
+        self._cache: dict[str, Any] = {}
+
+    def run(self) -> ParadigmOutput:
+        train, test = self.load_data()
+        tasks, train_by_task = self._group(train, "train")
+        _, test_by_task = self._group(test, "test")
+        missing = [t for t in tasks if t not in test_by_task]
+        if missing:
+            raise ValueError(f"tasks without test samples: {', '.join(missing)} (test index {self.spec.testenv.test_index})")
+        extra_test = [t for t in test_by_task if t not in tasks]
+        if extra_test:
+            log.info("test tasks never trained on (evaluated as unseen): %s", ", ".join(extra_test))
+        rounds_cfg = self.spec.testenv.incremental_rounds
+        if rounds_cfg is not None and rounds_cfg != len(tasks):
+            log.warning("incremental_rounds=%d but the task definition gives %d tasks (%s): one round per task is run",
+                        rounds_cfg, len(tasks), ", ".join(tasks))
+        metric = self.matrix_metric
+        log.info("lifelong learning: %d tasks in order %s; matrix metric %s", len(tasks), ", ".join(tasks), metric)
+
+        baseline_model = self.new_model()
+        base_ctx = self.context.evolve(round=0)
+        baseline = [self.evaluate(baseline_model, test_by_task[t], base_ctx).metrics[metric] for t in tasks]
+        log.info("baseline (untrained) %s: %s", metric, _fmt(baseline))
+
+        model = self.new_model()
+        if self.spec.initial_model_url:
+            model.load(self.spec.initial_model_url)
+        matrix: list[list[float]] = []
+        rounds: list[dict[str, Any]] = []
+        ratio = float(self.spec.data_setting.get("train_ratio", 1.0))
+        for number, task in enumerate(tasks, start=1):
+            ctx = self.context.evolve(round=number, task=task)
+            fit, held_out = _split(train_by_task[task], ratio)
+            started = time.perf_counter()
+            model.train(fit, held_out or None, context=ctx)
+            seconds = time.perf_counter() - started
+            self.kb.add(task, number, len(fit), model.save)
+            self._latest, self._cache = model, {}
+            record: dict[str, Any] = {"round": number, "task": task, "train_samples": len(fit),
+                                      "validation_samples": len(held_out), "train_seconds": round(seconds, 3)}
+            if held_out:
+                record[f"validation_{metric}"] = self.evaluate(model, held_out, ctx).metrics[metric]
+            row = [self._evaluate_routed(test_by_task[t], ctx).metrics[metric] for t in tasks]
+            matrix.append(row)
+            record["row"] = row
+            rounds.append(record)
+            log.info("round %d (%s): %s per task %s", number, task, metric, _fmt(row))
+
+        final_ctx = self.context.evolve(round=len(tasks))
+        final, transferred = self._final_inference(test, final_ctx)
+        info = LifelongInfo(R=matrix, baseline=baseline, tasks=list(tasks), transferred=transferred, inferred=len(test))
+        metrics = scalar_metrics(final.metrics)
+        for spec in self.suite.system_metrics():
+            value = get_builtin(spec.name).compute(info)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                continue  # matrices live in result.matrix, never in a scalar column
+            metrics[spec.name] = value
+        per_task = {t: {metric: matrix[-1][j]} for j, t in enumerate(tasks)}
+        return ParadigmOutput(
+            metrics=metrics,
+            matrix=AccuracyMatrix(metric=metric, tasks=list(tasks), values=matrix, baseline=baseline),
+            per_task=per_task,
+            per_class=final.per_class_iou(self.class_names),
+            rounds=rounds,
+        )
+
+    # ------------------------------------------------------------ helpers
+
+    def _group(self, samples: Sequence[Sample], split: str) -> tuple[list[str], dict[str, list[Sample]]]:
+        names = self.task_definition.define(samples)
+        if len(names) != len(samples):
+            raise ValueError(f"task definition returned {len(names)} tasks for {len(samples)} {split} samples")
+        order: list[str] = []
+        groups: dict[str, list[Sample]] = {}
+        for sample, name in zip(samples, names):
+            if name not in groups:
+                order.append(name)
+                groups[name] = []
+            groups[name].append(sample)
+        return order, groups
+
+    def _model_for(self, task: str | None) -> Any:
+        if task is None or task not in self.kb.tasks:
+            return self._latest
+        if task not in self._cache:
+            model = self.new_model()
+            model.load(self.kb.entry(task).model)
+            self._cache[task] = model
+        return self._cache[task]
+
+    def _predict_routed(self, batch: list[Sample], ctx: Context, counter: list[int] | None = None) -> list[np.ndarray]:
+        allocations = self.task_allocation.allocate(batch, self.kb.tasks)
+        if counter is not None:
+            # unseen samples go to the cloud, whose model is the latest one (allocation None)
+            unseen = self.unseen.recognize(batch, allocations, self.kb.tasks)
+            allocations = [None if flag else a for a, flag in zip(allocations, unseen)]
+            counter[0] += sum(bool(flag) for flag in unseen)
+        predictions: list[np.ndarray | None] = [None] * len(batch)
+        for task in dict.fromkeys(allocations):
+            positions = [i for i, a in enumerate(allocations) if a == task]
+            outputs = self._model_for(task).predict([batch[i] for i in positions], context=ctx)
+            for i, output in zip(positions, outputs):
+                predictions[i] = output
+        return predictions  # type: ignore[return-value]
+
+    def _evaluate_routed(self, samples: Sequence[Sample], ctx: Context):  # type: ignore[no-untyped-def]
+        return evaluate(lambda batch: self._predict_routed(batch, ctx), samples, self.suite)
+
+    def _final_inference(self, test: Sequence[Sample], ctx: Context):  # type: ignore[no-untyped-def]
+        counter = [0]
+        evaluation = evaluate(lambda batch: self._predict_routed(batch, ctx, counter), test, self.suite)
+        log.info("final inference: %d samples, %d recognised as unseen and sent to the cloud", len(test), counter[0])
+        return evaluation, counter[0]
+
+
+def _split(samples: list[Sample], ratio: float) -> tuple[list[Sample], list[Sample]]:
+    """Order-preserving split (as Ianvs does): the first `ratio` part trains, the rest validates."""
+    cut = max(1, int(round(len(samples) * ratio)))
+    return samples[:cut], samples[cut:]
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return "[" + ", ".join("nan" if v is None or np.isnan(v) else f"{v:.4f}" for v in values) + "]"

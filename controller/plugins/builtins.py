@@ -1,0 +1,19 @@
+"""Names usable in algorithm.yaml without a `url`: the modules shipped with ianvs-lab.
+
+Only strings here, so `controller validate` can check names without importing numpy.
+"""
+from __future__ import annotations
+
+BUILTIN_MODULES: dict[str, str] = {
+    # basemodels
+    "PixelSoftmaxSegmenter": "controller.algorithms.pixel_softmax",
+    "MajorityClassSegmenter": "controller.algorithms.majority",
+    # task definition / allocation / unseen-sample recognition (lifelong learning)
+    "TaskDefinitionByAttribute": "controller.paradigms.tasks",
+    "TaskDefinitionByOrigin": "controller.paradigms.tasks",
+    "TaskAllocationByAttribute": "controller.paradigms.tasks",
+    "TaskAllocationByOrigin": "controller.paradigms.tasks",
+    "TaskAllocationLatest": "controller.paradigms.tasks",
+    "UnseenTaskByAllocation": "controller.paradigms.tasks",
+    "NoUnseenSamples": "controller.paradigms.tasks",
+}

@@ -1,0 +1,167 @@
+"""PNG plots of one case: accuracy-matrix heatmap, per-task curves, per-class IoU bars.
+
+matplotlib is imported lazily inside each function and drawn through the Agg canvas directly
+(no pyplot), so importing this module is cheap and no process-global backend is switched.
+Files are written atomically (temp + rename) under deterministic names (see the ``*_filename``
+helpers), so re-drawing a case overwrites its pictures instead of piling up new ones.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from controller.report.table import format_number
+from controller.results import AccuracyMatrix
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+PER_CLASS_FILENAME = "per-class-iou.png"
+DPI = 100
+MISSING_COLOR = "#d9d9d9"
+
+
+def heatmap_filename(metric: str) -> str:
+    """``<metric>-heatmap.png`` (Ianvs's name), the metric reduced to filename-safe characters."""
+    return f"{_safe(metric)}-heatmap.png"
+
+
+def curves_filename(metric: str) -> str:
+    return f"{_safe(metric)}-task-curves.png"
+
+
+def stage_labels(matrix: AccuracyMatrix, prefix: str = "after round") -> list[str]:
+    """["baseline", "<prefix> 1", ..., "<prefix> T"]: the rows of the heatmap / x ticks of the curves."""
+    return ["baseline"] + [f"{prefix} {i}" for i in range(1, len(matrix.values) + 1)]
+
+
+def matrix_heatmap(matrix: AccuracyMatrix, path: Path) -> Path:
+    """Heatmap of [baseline; R]: rows "baseline", "after round 1..T", columns = tasks, cells annotated.
+
+    Cells with no value (None/NaN) are grey and read "n/a"; the colour scale spans the finite values.
+    """
+    grid = _stage_grid(matrix)
+    from matplotlib import colormaps
+    import numpy as np
+
+    data = np.ma.masked_invalid(np.array(grid, dtype=float))
+    finite = data.compressed()
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if vmin == vmax:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    cmap = colormaps["viridis"].with_extremes(bad=MISSING_COLOR)
+
+    n_rows, n_cols = len(grid), len(matrix.tasks)
+    fig = _figure(width=max(4.5, 1.3 * n_cols + 2.5), height=max(3.0, 0.55 * n_rows + 1.8))
+    ax = fig.add_subplot()
+    image = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            missing = math.isnan(value)
+            shade = 0.0 if missing else (value - vmin) / (vmax - vmin)
+            ax.text(j, i, "n/a" if missing else format_number(value), ha="center", va="center",
+                    fontsize=8, color="black" if missing or shade > 0.55 else "white")
+    ax.set_xticks(range(n_cols), labels=matrix.tasks, rotation=30, ha="right")
+    ax.set_yticks(range(n_rows), labels=stage_labels(matrix))
+    ax.set_xlabel("task (test split)")
+    ax.set_title(f"Accuracy matrix: {matrix.metric}")
+    fig.colorbar(image, ax=ax, label=matrix.metric)
+    return _save(fig, path)
+
+
+def task_curves(matrix: AccuracyMatrix, path: Path) -> Path:
+    """One line per task: the metric on that task at baseline and after each round 1..T (gaps where missing)."""
+    grid = _stage_grid(matrix)
+    stages = stage_labels(matrix, prefix="round")
+    fig = _figure(width=max(5.0, 0.9 * len(stages) + 3.0), height=4.0)
+    ax = fig.add_subplot()
+    for j, task in enumerate(matrix.tasks):
+        ax.plot(range(len(stages)), [row[j] for row in grid], marker="o", label=task)
+    ax.set_xticks(range(len(stages)), labels=stages)
+    ax.set_xlabel("stage")
+    ax.set_ylabel(matrix.metric)
+    ax.set_title(f"{matrix.metric} per task by stage")
+    ax.grid(True, alpha=0.3)
+    if matrix.tasks:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="task")
+    return _save(fig, path)
+
+
+def per_class_bars(per_class: Mapping[str, float | None], path: Path) -> Path:
+    """IoU bar per class in the given order; classes without a value (None/NaN) show "absent", no bar.
+
+    The title gives the mean over the present classes (mIoU = sum IoU_c / |present|).
+    """
+    names = list(per_class)
+    values = [_float_or_nan(per_class[name]) for name in names]
+    present = [v for v in values if not math.isnan(v)]
+    top = max([1.0, *present]) * 1.1
+    fig = _figure(width=max(5.0, 0.45 * len(names) + 2.0), height=4.0)
+    ax = fig.add_subplot()
+    xs = [i for i, v in enumerate(values) if not math.isnan(v)]
+    ax.bar(xs, [values[i] for i in xs], color="#3b7dd8")
+    for i, value in enumerate(values):
+        if math.isnan(value):
+            ax.text(i, top * 0.02, "absent", rotation=90, ha="center", va="bottom", fontsize=7, color="#888888")
+    ax.set_xticks(range(len(names)), labels=names, rotation=60, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, max(len(names), 1) - 0.4)
+    ax.set_ylim(0, top)
+    ax.set_ylabel("IoU")
+    mean = f"{format_number(sum(present) / len(present))} over {len(present)} present classes" if present else "no class present"
+    ax.set_title(f"Per-class IoU (mean {mean})")
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _stage_grid(matrix: AccuracyMatrix) -> list[list[float]]:
+    """[baseline] + values as floats (NaN for missing), after checking every row has one value per task."""
+    n = len(matrix.tasks)
+    if len(matrix.baseline) != n:
+        raise ValueError(
+            f"accuracy matrix {matrix.metric!r}: baseline has {len(matrix.baseline)} values, expected {n} (one per task)"
+        )
+    for i, row in enumerate(matrix.values, start=1):
+        if len(row) != n:
+            raise ValueError(
+                f"accuracy matrix {matrix.metric!r}: round {i} has {len(row)} values, expected {n} (one per task)"
+            )
+    return [[_float_or_nan(v) for v in row] for row in [matrix.baseline, *matrix.values]]
+
+
+def _float_or_nan(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _figure(width: float, height: float) -> "Figure":
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: "Figure", path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "metric"

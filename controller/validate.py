@@ -1,0 +1,71 @@
+"""Checks run before anything executes: every referenced plugin name and every index line.
+
+Shared by `controller validate` and `controller run`, so a bad input fails both the same way
+(exit code 2) before a single case runs or a leaderboard row is written.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.config.loader import JobConfig
+from controller.config.paths import is_dotted_module
+from controller.errors import ConfigError
+from controller.plugins.loader import scan_names
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    train_samples: int
+    test_samples: int
+
+
+def check_plugins(config: JobConfig) -> None:
+    for algorithm in config.algorithms:
+        for i, module in enumerate(algorithm.modules):
+            if module.url:
+                _check_name(module.url, module.name, algorithm.file, f"algorithm.modules[{i}]")
+    env = config.testenv
+    for i, metric in enumerate(env.metrics):
+        if metric.url:
+            _check_name(metric.url, metric.name, env.file, f"testenv.metrics[{i}]")
+    if env.model_metric and env.model_metric.url:
+        _check_name(env.model_metric.url, env.model_metric.name, env.file, "testenv.model_eval.model_metric")
+
+
+def _check_name(url: str, name: str, config_file: Path, key: str) -> None:
+    if is_dotted_module(url):
+        try:
+            found = importlib.util.find_spec(url) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise ConfigError(f"module {url!r} cannot be imported", file=config_file, key=f"{key}.url")
+        return
+    try:
+        names = scan_names(Path(url))
+    except SyntaxError as exc:
+        raise ConfigError(f"syntax error in plugin {url}:{exc.lineno}: {exc.msg}", file=config_file, key=f"{key}.url") from None
+    if name not in names:
+        listing = ", ".join(sorted(names)) or "nothing"
+        raise ConfigError(f"{name!r} not found in {url}; it defines: {listing}", file=config_file, key=f"{key}.name")
+
+
+def check_data(config: JobConfig) -> DataSummary:
+    """Every index line names existing files whose image sizes agree (headers only, fast)."""
+    from controller.datasets.index import check_samples, read_index
+
+    train = read_index(config.testenv.train_index)
+    test = read_index(config.testenv.test_index)
+    check_samples(train)
+    check_samples(test)
+    return DataSummary(len(train), len(test))
+
+
+def check_job(config: JobConfig) -> DataSummary:
+    check_plugins(config)
+    return check_data(config)
