@@ -102,7 +102,7 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(_jsonable(data), handle, indent=2, sort_keys=True, allow_nan=False)
+            json.dump(_jsonable(data), handle, indent=2, allow_nan=False)
             handle.write("\n")
         os.replace(tmp, path)
     except BaseException:

@@ -13,14 +13,17 @@ Mapping used for training and evaluation (19 classes)::
 
 The license plate (labelId -1, trainId -1) is never drawn into label images, so it has no LUT slot.
 """
+
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the functions that need it: `validate` stays fast
+    import numpy as np
 
 IGNORE_TRAIN_ID = 255
 """trainId used for every pixel that is not one of the 19 evaluated classes."""
@@ -103,26 +106,33 @@ def label_to_train_lut() -> np.ndarray:
 
     A fresh array each call, so callers may modify it.
     """
+    import numpy as np
+
     lut = np.full(256, IGNORE_TRAIN_ID, dtype=np.uint8)
     for label in TRAIN_LABELS:
         lut[label.id] = label.train_id
     return lut
 
 
-_LUT = label_to_train_lut()
-_LUT.setflags(write=False)
+@functools.cache
+def _lut() -> np.ndarray:
+    lut = label_to_train_lut()
+    lut.setflags(write=False)
+    return lut
 
 
 def labelids_to_trainids(arr: np.ndarray) -> np.ndarray:
     """Map a labelId image to a trainId image (uint8, same shape); values outside 0..255 -> 255."""
+    import numpy as np
+
     arr = np.asarray(arr)
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"labelids_to_trainids expects an integer array, got dtype {arr.dtype}")
     if arr.dtype == np.uint8:
-        return _LUT[arr]
+        return _lut()[arr]
     out = np.full(arr.shape, IGNORE_TRAIN_ID, dtype=np.uint8)
     inside = (arr >= 0) & (arr <= 255)
-    out[inside] = _LUT[arr[inside]]
+    out[inside] = _lut()[arr[inside]]
     return out
 
 
@@ -130,10 +140,24 @@ def labelids_to_trainids(arr: np.ndarray) -> np.ndarray:
 
 FINE_IMAGE_COUNTS: dict[str, dict[str, int]] = {
     "train": {
-        "aachen": 174, "bochum": 96, "bremen": 316, "cologne": 154, "darmstadt": 85,
-        "dusseldorf": 221, "erfurt": 109, "hamburg": 248, "hanover": 196, "jena": 119,
-        "krefeld": 99, "monchengladbach": 94, "strasbourg": 365, "stuttgart": 196,
-        "tubingen": 144, "ulm": 95, "weimar": 142, "zurich": 122,
+        "aachen": 174,
+        "bochum": 96,
+        "bremen": 316,
+        "cologne": 154,
+        "darmstadt": 85,
+        "dusseldorf": 221,
+        "erfurt": 109,
+        "hamburg": 248,
+        "hanover": 196,
+        "jena": 119,
+        "krefeld": 99,
+        "monchengladbach": 94,
+        "strasbourg": 365,
+        "stuttgart": 196,
+        "tubingen": 144,
+        "ulm": 95,
+        "weimar": 142,
+        "zurich": 122,
     },
     "val": {"frankfurt": 267, "lindau": 59, "munster": 174},
     "test": {"berlin": 544, "bielefeld": 181, "bonn": 46, "leverkusen": 58, "mainz": 298, "munich": 398},

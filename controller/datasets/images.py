@@ -14,6 +14,7 @@ Cityscapes disparity encoding (16-bit PNG, value p)::
 
 Every read error is a :class:`~controller.errors.DatasetError` naming the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,7 @@ from controller.errors import DatasetError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DISPARITY_MAX = (65535 - 1) / 256
-"""Largest disparity a 16-bit Cityscapes disparity PNG can hold (255.996 px)."""
+"""Largest disparity a 16-bit Cityscapes disparity PNG can hold (255.992 px)."""
 
 _RGB_CONVERTIBLE = frozenset({"RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr"})
 _LABEL_MODES = frozenset({"L", "P"})  # P: palette PNG, the palette index is the label

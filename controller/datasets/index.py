@@ -20,6 +20,7 @@ task rule never needs to open a file or consult side data:
             ``leftImg8bit/train/aachen/x.png`` -> None
     column:<n>  the n-th token exactly as written, 0-based; negative n counts from the end (-1 = label)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.datasets.cityscapes import parse_cityscapes_name
-from controller.datasets.images import atomic_write_bytes, png_size
 from controller.errors import DatasetError
 
 ATTRIBUTE_NAMES: tuple[str, ...] = ("city", "folder", "domain", "column:<n>")
@@ -40,11 +40,34 @@ STRUCTURAL_FOLDERS: frozenset[str] = frozenset(
     name.lower()
     for name in (
         # splits
-        "train", "val", "test", "train_extra", "trainval", "training", "validation", "testing",
+        "train",
+        "val",
+        "test",
+        "train_extra",
+        "trainval",
+        "training",
+        "validation",
+        "testing",
         # modalities / annotation kinds
-        "leftImg8bit", "rightImg8bit", "leftImg16bit", "rightImg16bit", "gtFine", "gtCoarse",
-        "disparity", "depth", "rgb", "image", "images", "img", "imgs", "label", "labels",
-        "annotations", "gt", "viz", "JPEGImages",
+        "leftImg8bit",
+        "rightImg8bit",
+        "leftImg16bit",
+        "rightImg16bit",
+        "gtFine",
+        "gtCoarse",
+        "disparity",
+        "depth",
+        "rgb",
+        "image",
+        "images",
+        "img",
+        "imgs",
+        "label",
+        "labels",
+        "annotations",
+        "gt",
+        "viz",
+        "JPEGImages",
     )
 )
 """Folder names that describe a split or a modality, never a domain (compared case-insensitively)."""
@@ -145,12 +168,13 @@ def _read_lines(path: Path) -> list[str]:
 def read_index(path: str | Path, *, check_exists: bool = True) -> list[Sample]:
     """Parse an index file into samples; with ``check_exists`` every named file must exist.
 
+    Sample paths (and ``index_file``) are absolute and normalised (``a/../b`` -> ``b``).
     Errors (DatasetError with file and 1-based line): missing index file, no sample lines, a line with
     fewer than 2 columns or a different column count than the first sample line, a missing file.
     """
-    path = Path(path)
+    path = Path(os.path.normpath(Path(path).absolute()))
     lines = _read_lines(path)
-    base = path.absolute().parent
+    base = path.parent
     samples: list[Sample] = []
     columns: int | None = None
     for number, raw in enumerate(lines, start=1):
@@ -170,9 +194,9 @@ def read_index(path: str | Path, *, check_exists: bool = True) -> list[Sample]:
             raise DatasetError(
                 f"expected {columns} columns like the first sample line, found {len(tokens)}", file=path, line=number
             )
-        resolved = tuple(base / token for token in tokens)
+        resolved = tuple(Path(os.path.normpath(base / token)) for token in tokens)
         if check_exists:
-            for token, full in zip(tokens, resolved):
+            for token, full in zip(tokens, resolved, strict=True):
                 if not os.path.isfile(full):
                     raise DatasetError(f"file not found: {token}", file=path, line=number)
         samples.append(Sample(resolved[:-1], resolved[-1], path, number, tokens))
@@ -183,6 +207,8 @@ def read_index(path: str | Path, *, check_exists: bool = True) -> list[Sample]:
 
 def _size_of(sample: Sample, image: Path) -> tuple[int, int]:
     try:
+        from controller.datasets.images import png_size  # numpy/PIL only when images are read
+
         return png_size(image)
     except DatasetError as exc:
         raise DatasetError(f"{image}: {exc.message}", file=sample.index_file, line=sample.line) from None
@@ -234,17 +260,23 @@ def write_index(path: str | Path, rows: Iterable[Sequence[str | Path]]) -> Path:
     for number, row in enumerate(rows, start=1):
         tokens = [_relative_token(path, base, number, Path(p)) for p in row]
         if len(tokens) < 2:
-            raise DatasetError(f"row {number}: expected at least 2 paths (inputs then label), got {len(tokens)}", file=path)
+            raise DatasetError(
+                f"row {number}: expected at least 2 paths (inputs then label), got {len(tokens)}", file=path
+            )
         if columns is None:
             columns = len(tokens)
         elif len(tokens) != columns:
             raise DatasetError(f"row {number}: expected {columns} paths like row 1, got {len(tokens)}", file=path)
         if tokens[0].startswith("#"):
-            raise DatasetError(f"row {number}: a first path starting with '#' would read as a comment: {tokens[0]}", file=path)
+            raise DatasetError(
+                f"row {number}: a first path starting with '#' would read as a comment: {tokens[0]}", file=path
+            )
         lines.append(" ".join(tokens))
     if not lines:
         raise DatasetError("no rows to write: an index file needs at least one sample", file=path)
     base.mkdir(parents=True, exist_ok=True)
+    from controller.datasets.images import atomic_write_bytes
+
     return atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"), fsync=True)
 
 

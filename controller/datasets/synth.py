@@ -30,6 +30,7 @@ NOT the official split: every city appears in both ``train/`` and ``val/`` (diff
 because a lifelong benchmark needs test data for every task. Official test-split cities are refused
 (their public labels are dummies).
 """
+
 from __future__ import annotations
 
 import json
@@ -74,10 +75,26 @@ TRAIN_INDEX_NAME = "train-index.txt"
 TEST_INDEX_NAME = "test-index.txt"
 
 # labelIds used by the drawing code
-_ID = {name: LABELS_BY_NAME[name].id for name in (
-    "unlabeled", "ego vehicle", "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
-    "traffic sign", "vegetation", "terrain", "sky", "person", "car",
-)}
+_ID = {
+    name: LABELS_BY_NAME[name].id
+    for name in (
+        "unlabeled",
+        "ego vehicle",
+        "road",
+        "sidewalk",
+        "building",
+        "wall",
+        "fence",
+        "pole",
+        "traffic light",
+        "traffic sign",
+        "vegetation",
+        "terrain",
+        "sky",
+        "person",
+        "car",
+    )
+}
 
 RGB = tuple[int, int, int]
 
@@ -106,21 +123,39 @@ _VOID = {"unlabeled": (0, 0, 0), "ego vehicle": (28, 28, 32)}
 DOMAIN_STYLES: dict[str, DomainStyle] = {
     "day": DomainStyle(
         palette={
-            "sky": (130, 180, 235), "building": (120, 112, 105), "wall": (160, 150, 130),
-            "fence": (150, 115, 80), "vegetation": (65, 120, 45), "terrain": (150, 170, 85),
-            "road": (80, 80, 88), "sidewalk": (185, 180, 170), "pole": (50, 50, 55),
-            "traffic light": (235, 150, 35), "traffic sign": (225, 210, 40), "person": (185, 45, 65),
-            "car": (40, 60, 165), **_VOID,
+            "sky": (130, 180, 235),
+            "building": (120, 112, 105),
+            "wall": (160, 150, 130),
+            "fence": (150, 115, 80),
+            "vegetation": (65, 120, 45),
+            "terrain": (150, 170, 85),
+            "road": (80, 80, 88),
+            "sidewalk": (185, 180, 170),
+            "pole": (50, 50, 55),
+            "traffic light": (235, 150, 35),
+            "traffic sign": (225, 210, 40),
+            "person": (185, 45, 65),
+            "car": (40, 60, 165),
+            **_VOID,
         },
         noise=4.0,
     ),
     "night": DomainStyle(
         palette={
-            "sky": (80, 80, 90), "building": (40, 38, 60), "wall": (62, 56, 78),
-            "fence": (80, 62, 45), "vegetation": (20, 50, 30), "terrain": (52, 64, 36),
-            "road": (185, 175, 160), "sidewalk": (120, 112, 105), "pole": (150, 150, 162),
-            "traffic light": (255, 210, 90), "traffic sign": (205, 210, 230), "person": (115, 40, 52),
-            "car": (30, 35, 95), **_VOID,
+            "sky": (80, 80, 90),
+            "building": (40, 38, 60),
+            "wall": (62, 56, 78),
+            "fence": (80, 62, 45),
+            "vegetation": (20, 50, 30),
+            "terrain": (52, 64, 36),
+            "road": (185, 175, 160),
+            "sidewalk": (120, 112, 105),
+            "pole": (150, 150, 162),
+            "traffic light": (255, 210, 90),
+            "traffic sign": (205, 210, 230),
+            "person": (115, 40, 52),
+            "car": (30, 35, 95),
+            **_VOID,
         },
         noise=5.0,
         window_shift=(110, 95, 25),
@@ -129,11 +164,20 @@ DOMAIN_STYLES: dict[str, DomainStyle] = {
     ),
     "fog": DomainStyle(
         palette={
-            "sky": (205, 208, 212), "building": (128, 132, 148), "wall": (192, 172, 145),
-            "fence": (160, 128, 98), "vegetation": (88, 128, 98), "terrain": (168, 178, 130),
-            "road": (125, 118, 110), "sidewalk": (80, 80, 88), "pole": (55, 55, 60),
-            "traffic light": (215, 175, 120), "traffic sign": (200, 195, 130), "person": (160, 105, 110),
-            "car": (100, 110, 150), **_VOID,
+            "sky": (205, 208, 212),
+            "building": (128, 132, 148),
+            "wall": (192, 172, 145),
+            "fence": (160, 128, 98),
+            "vegetation": (88, 128, 98),
+            "terrain": (168, 178, 130),
+            "road": (125, 118, 110),
+            "sidewalk": (80, 80, 88),
+            "pole": (55, 55, 60),
+            "traffic light": (215, 175, 120),
+            "traffic sign": (200, 195, 130),
+            "person": (160, 105, 110),
+            "car": (100, 110, 150),
+            **_VOID,
         },
         noise=3.0,
         haze=(210, 212, 215),
@@ -207,8 +251,10 @@ class _Canvas:
     def box(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
         """Mask of the pixel box [x0, x1) x [y0, y1), rounded, clipped to the image."""
         return (
-            (self.xx >= round(x0)) & (self.xx < max(round(x1), round(x0) + 1))
-            & (self.yy >= round(y0)) & (self.yy < max(round(y1), round(y0) + 1))
+            (self.xx >= round(x0))
+            & (self.xx < max(round(x1), round(x0) + 1))
+            & (self.yy >= round(y0))
+            & (self.yy < max(round(y1), round(y0) + 1))
         )
 
 
@@ -250,8 +296,11 @@ def _draw_background(c: _Canvas, rng: np.random.Generator, horizon: int) -> None
         if rng.random() < 0.65:
             x0 = rng.uniform(0, c.w * 0.8)
             tall = rng.uniform(0.04, 0.09) * c.h
-            c.paint(c.box(x0, x0 + rng.uniform(0.1, 0.3) * c.w, horizon - tall, horizon), name,
-                    DISPARITY_PER_ROW * rng.uniform(3.0, 5.0))
+            c.paint(
+                c.box(x0, x0 + rng.uniform(0.1, 0.3) * c.w, horizon - tall, horizon),
+                name,
+                DISPARITY_PER_ROW * rng.uniform(3.0, 5.0),
+            )
 
 
 def _draw_ground(c: _Canvas, road: _Road) -> None:
@@ -319,42 +368,58 @@ def _draw_void(c: _Canvas, rng: np.random.Generator) -> None:
     c.paint((c.xx < border) | (c.xx >= c.w - border), "unlabeled", None)
 
 
-def draw_scene(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Draw one scene: (labelIds uint8 HxW, disparity float32 HxW, valid bool HxW, shade float32 HxW).
+@dataclass(frozen=True)
+class Scene:
+    """One drawn scene, before colouring."""
 
-    ``shade`` carries per-object brightness (building blocks, car windows) and is -1 on building windows.
-    """
+    label_ids: np.ndarray
+    """uint8 HxW Cityscapes labelIds."""
+    disparity: np.ndarray
+    """float32 HxW disparity as a stereo matcher would measure it: noise N(0, 0.05), 0 where invalid."""
+    valid: np.ndarray
+    """bool HxW: False on sky, ego vehicle, unlabeled border and ~0.5 % random stereo holes."""
+    true_disparity: np.ndarray
+    """float32 HxW noise-free geometric disparity (0 on sky and void), used for the fog blend."""
+    shade: np.ndarray
+    """float32 HxW per-object brightness factor (building blocks, car glass)."""
+    window: np.ndarray
+    """bool HxW building window pixels (coloured by the domain style)."""
+
+
+def draw_scene(rng: np.random.Generator, width: int, height: int) -> Scene:
+    """Draw one scene's labels and geometry (see the module docstring for the layout and d = K (y - h))."""
     c = _Canvas(width, height)
-    horizon = int(round(height * rng.uniform(0.40, 0.46)))
+    horizon = round(height * rng.uniform(0.40, 0.46))
     road = _Road(horizon, width * rng.uniform(0.4, 0.6), width * rng.uniform(0.38, 0.5), width * rng.uniform(0.12, 0.2))
     _draw_background(c, rng, horizon)
     _draw_ground(c, road)
     for foot, kind, params in _objects(c, rng, road):
         _draw_object(c, road, foot, kind, params)
     _draw_void(c, rng)
-    holes = (rng.random((height, width)) < 0.005) & c.valid  # stereo matching failures
-    c.valid &= ~holes
+    true_disp = np.where(c.valid, c.disp, 0.0).astype(np.float32)
+    holes = rng.random((height, width)) < 0.005  # stereo matching failures
+    valid = c.valid & ~holes
     noise = rng.normal(0.0, 0.05, (height, width)).astype(np.float32)
-    disp = np.where(c.valid, np.clip(c.disp + noise, 0.0, None), 0.0).astype(np.float32)
-    shade = np.where(c.window & (c.label == _ID["building"]), -1.0, c.shade).astype(np.float32)
-    return c.label, disp, c.valid, shade
+    disp = np.where(valid, np.clip(c.disp + noise, 0.0, None), 0.0).astype(np.float32)
+    window = c.window & (c.label == _ID["building"])
+    return Scene(c.label, disp, valid, true_disp, c.shade, window)
 
 
-def render(rng: np.random.Generator, style: DomainStyle, label: np.ndarray, disp: np.ndarray, shade: np.ndarray) -> np.ndarray:
+def render(rng: np.random.Generator, style: DomainStyle, scene: Scene) -> np.ndarray:
     """Colour a drawn scene in a domain's style; returns uint8 HxWx3.
 
-    colour = palette[label] * shade (+ window shift), sky gradient, fog blend
-    ``c' = (1 - a) c + a haze`` with ``a = s exp(-d / scale)`` (a = s on invalid pixels), then per-image
-    gain g ~ U(0.9, 1.1), per-channel offset ~ N(0, 4) and per-pixel noise ~ N(0, style.noise).
+    colour = palette[label] * shade (+ window shift on windows), times a vertical sky gradient; fog blend
+    ``c' = (1 - a) c + a haze`` with ``a = s exp(-d / scale)`` on the true disparity d (d = 0, so
+    a = s, on sky and void); then per-image gain g ~ U(0.9, 1.1), per-channel offset ~ N(0, 4) and per-pixel noise
+    ~ N(0, style.noise).
     """
+    label = scene.label_ids
     height, width = label.shape
     lut = np.zeros((256, 3), dtype=np.float32)
     for name, colour in style.palette.items():
         lut[_ID[name]] = colour
-    img = lut[label]
-    is_window = shade < 0
-    img *= np.where(is_window, 1.0, shade)[..., None]
-    window_on = is_window.copy()
+    img = lut[label] * scene.shade[..., None]
+    window_on = scene.window.copy()
     if style.window_fraction < 1.0:
         # light whole windows, not single pixels: one draw per 4x4 cell
         cells = rng.random(((height + 3) // 4, (width + 3) // 4)) < style.window_fraction
@@ -363,9 +428,9 @@ def render(rng: np.random.Generator, style: DomainStyle, label: np.ndarray, disp
     rows = np.arange(height, dtype=np.float32)[:, None]
     sky_factor = 1.0 - style.sky_gradient / 2 + style.sky_gradient * rows / height  # brighter toward the horizon
     img *= np.where(label == _ID["sky"], sky_factor, 1.0)[..., None]
+    disp = scene.true_disparity
     if style.haze is not None and style.haze_strength > 0:
-        a = style.haze_strength * np.exp(-disp / style.haze_scale)
-        a = np.where(disp > 0, a, style.haze_strength).astype(np.float32)[..., None]
+        a = (style.haze_strength * np.exp(-disp / style.haze_scale)).astype(np.float32)[..., None]
         img = (1.0 - a) * img + a * np.asarray(style.haze, dtype=np.float32)
     gain = rng.uniform(0.9, 1.1)
     offset = rng.normal(0.0, 4.0, 3).astype(np.float32)
@@ -378,16 +443,23 @@ def render(rng: np.random.Generator, style: DomainStyle, label: np.ndarray, disp
 
 def _sample_rng(seed: int, city: str, split: str, index: int) -> np.random.Generator:
     """Generator for one image, independent of generation order and of the other cities."""
-    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(city.encode()), zlib.crc32(split.encode()), index]))
+    return np.random.default_rng(
+        np.random.SeedSequence([seed, zlib.crc32(city.encode()), zlib.crc32(split.encode()), index])
+    )
 
 
-def _validate(cities: dict[str, str], size: tuple[int, int], train_per_city: int, test_per_city: int, seed: int) -> None:
+def _validate(
+    cities: dict[str, str], size: tuple[int, int], train_per_city: int, test_per_city: int, seed: int
+) -> None:
     if not cities:
         raise ValueError("cities must name at least one city")
     allowed = set(TRAIN_CITIES) | set(VAL_CITIES)
     for city, domain in cities.items():
         if city in TEST_SPLIT_CITIES:
-            raise ValueError(f"city {city!r} belongs to the official Cityscapes test split (dummy labels); use one of {sorted(allowed)}")
+            raise ValueError(
+                f"city {city!r} belongs to the official Cityscapes test split (dummy labels); "
+                f"use one of {sorted(allowed)}"
+            )
         if city not in allowed:
             raise ValueError(f"city {city!r} is not a Cityscapes train/val city; use one of {sorted(allowed)}")
         if domain not in DOMAIN_STYLES:
@@ -406,7 +478,9 @@ def _prepare_root(root: Path, overwrite: bool) -> None:
         if not root.is_dir():
             raise DatasetError("synthetic data set root exists and is not a folder", file=root)
         if any(root.iterdir()) and not overwrite:
-            raise DatasetError("refusing to write into a non-empty folder (pass overwrite=True to replace it)", file=root)
+            raise DatasetError(
+                "refusing to write into a non-empty folder (pass overwrite=True to replace it)", file=root
+            )
     root.parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -427,12 +501,21 @@ def _move_into_place(build: Path, root: Path) -> None:
         os.rename(build, root)
 
 
-def _write_sample(build: Path, folder: str, city: str, seq: int, style: DomainStyle, rng: np.random.Generator,
-                  size: tuple[int, int], histogram: np.ndarray) -> list[Path]:
+def _write_sample(
+    build: Path,
+    folder: str,
+    city: str,
+    seq: int,
+    style: DomainStyle,
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    histogram: np.ndarray,
+) -> list[Path]:
     """Draw, render and write one sample's four files; returns [rgb, disparity, labelTrainIds]."""
     width, height = size
-    label_ids, disp, valid, shade = draw_scene(rng, width, height)
-    rgb = render(rng, style, label_ids, disp, shade)
+    scene = draw_scene(rng, width, height)
+    rgb = render(rng, style, scene)
+    label_ids = scene.label_ids
     train_ids = labelids_to_trainids(label_ids)
     histogram += np.bincount(train_ids.ravel(), minlength=256)
 
@@ -447,7 +530,7 @@ def _write_sample(build: Path, folder: str, city: str, seq: int, style: DomainSt
     write_png(rgb_path, rgb, compress_level=level)
     write_png(gt_dir / name("gtFine_labelIds"), label_ids, compress_level=level)
     write_png(train_path, train_ids, compress_level=level)
-    write_png(disp_path, encode_disparity(disp, valid), compress_level=level)
+    write_png(disp_path, encode_disparity(scene.disparity, scene.valid), compress_level=level)
     return [rgb_path, disp_path, train_path]
 
 
@@ -491,14 +574,22 @@ def synthesize(
             for city, domain in cities.items():
                 for seq in range(first, first + n):
                     rng = _sample_rng(seed, city, split, seq)
-                    rows[split].append(_write_sample(build, folder, city, seq, DOMAIN_STYLES[domain], rng, size, histogram))
+                    rows[split].append(
+                        _write_sample(build, folder, city, seq, DOMAIN_STYLES[domain], rng, size, histogram)
+                    )
                 counts[folder][city] = n
             histograms[folder] = _histogram_dict(histogram)
         write_index(build / TRAIN_INDEX_NAME, rows["train"])
         write_index(build / TEST_INDEX_NAME, rows["test"])
         manifest = SynthManifest(
-            root=root, train_index=root / TRAIN_INDEX_NAME, test_index=root / TEST_INDEX_NAME,
-            manifest=root / MANIFEST_NAME, seed=seed, size=size, cities=cities, counts=counts,
+            root=root,
+            train_index=root / TRAIN_INDEX_NAME,
+            test_index=root / TEST_INDEX_NAME,
+            manifest=root / MANIFEST_NAME,
+            seed=seed,
+            size=size,
+            cities=cities,
+            counts=counts,
             class_histogram=histograms,
         )
         atomic_write_bytes(build / MANIFEST_NAME, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())

@@ -43,7 +43,9 @@ def stage_labels(matrix: AccuracyMatrix, prefix: str = "after round") -> list[st
 def matrix_heatmap(matrix: AccuracyMatrix, path: Path) -> Path:
     """Heatmap of [baseline; R]: rows "baseline", "after round 1..T", columns = tasks, cells annotated.
 
-    Cells with no value (None/NaN) are grey and read "n/a"; the colour scale spans the finite values.
+    Cells with no value (None/NaN) are grey and read "n/a". Scores that all lie in [0, 1] (mIoU,
+    accuracy) use the fixed scale 0..1, so tiny differences do not look like large ones; other
+    metrics span their finite values.
     """
     grid = _stage_grid(matrix)
     from matplotlib import colormaps
@@ -52,6 +54,8 @@ def matrix_heatmap(matrix: AccuracyMatrix, path: Path) -> Path:
     data = np.ma.masked_invalid(np.array(grid, dtype=float))
     finite = data.compressed()
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if 0.0 <= vmin and vmax <= 1.0:
+        vmin, vmax = 0.0, 1.0
     if vmin == vmax:
         vmin, vmax = vmin - 0.5, vmax + 0.5
     cmap = colormaps["viridis"].with_extremes(bad=MISSING_COLOR)
