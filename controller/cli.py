@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from controller import __version__
+from controller.cliargs import positive_int as _positive_int
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, IanvsLabError
 
 log = logging.getLogger("controller.cli")
@@ -41,38 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     _job_argument(report)
     report.add_argument("--workspace", type=Path, help="override benchmarkingjob.workspace")
 
-    dataset = commands.add_parser("dataset", help="dataset tools")
-    dataset_commands = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
-    synth = dataset_commands.add_parser("synth", help="write a small synthetic Cityscapes-format dataset with index files")
-    synth.add_argument("path", type=Path, help="folder to create")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--train-per-city", type=_positive_int, default=16)
-    synth.add_argument("--test-per-city", type=_positive_int, default=6)
-    synth.add_argument("--size", type=_size, default=(256, 128), metavar="WxH", help="image size (default 256x128)")
-    synth.add_argument("--overwrite", action="store_true", help="replace an existing dataset at PATH")
+    from controller.datasets.commands import add_dataset_commands
+
+    add_dataset_commands(commands)
     return parser
 
 
 def _job_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", nargs="?", type=Path, help="benchmarkingjob.yaml")
     parser.add_argument("-f", "--benchmarking-config-file", dest="job_file", type=Path, help=argparse.SUPPRESS)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 256x128, got {text!r}") from None
-    if width < 16 or height < 16:
-        raise argparse.ArgumentTypeError("images must be at least 16x16")
-    return width, height
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,17 +182,6 @@ def _hp_text(hyperparameters: dict) -> str:  # type: ignore[type-arg]
 
 
 def _dataset(args: argparse.Namespace) -> int:
-    from controller.datasets.synth import synthesize
+    from controller.datasets.commands import run_dataset_command
 
-    if args.dataset_command == "synth":
-        width, height = args.size
-        manifest = synthesize(
-            args.path.resolve(), train_per_city=args.train_per_city, test_per_city=args.test_per_city,
-            size=(width, height), seed=args.seed, overwrite=args.overwrite,
-        )
-        log.info("wrote synthetic Cityscapes-format dataset to %s", args.path)
-        print(args.path.resolve() / "train-index.txt")
-        print(args.path.resolve() / "test-index.txt")
-        del manifest
-        return EXIT_OK
-    return EXIT_BAD_INPUT
+    return run_dataset_command(args)

@@ -1,0 +1,25 @@
+"""argparse value types shared by the command-line modules."""
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def size(text: str) -> tuple[int, int]:
+    """'WIDTHxHEIGHT' -> (width, height), each at least 16."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 256x128, got {text!r}") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError("images must be at least 16x16")
+    return width, height
