@@ -13,7 +13,7 @@ from pathlib import Path
 from controller.config.loader import JobConfig
 from controller.config.paths import is_dotted_module
 from controller.errors import ConfigError
-from controller.plugins.loader import scan_names
+from controller.plugins.loader import accepted_parameters, load_plugin, scan_names, scan_parameters
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,10 @@ class DataSummary:
 def check_plugins(config: JobConfig) -> None:
     for algorithm in config.algorithms:
         for i, module in enumerate(algorithm.modules):
+            key = f"algorithm.modules[{i}]"
             if module.url:
-                _check_name(module.url, module.name, algorithm.file, f"algorithm.modules[{i}]")
+                _check_name(module.url, module.name, algorithm.file, key)
+            _check_hyperparameters(module.url, module.name, sorted(module.grid), algorithm.file, key)
     env = config.testenv
     for i, metric in enumerate(env.metrics):
         if metric.url:
@@ -53,6 +55,24 @@ def _check_name(url: str, name: str, config_file: Path, key: str) -> None:
     if name not in names:
         listing = ", ".join(sorted(names)) or "nothing"
         raise ConfigError(f"{name!r} not found in {url}; it defines: {listing}", file=config_file, key=f"{key}.name")
+
+
+def _check_hyperparameters(url: str | None, name: str, given: list[str], config_file: Path, key: str) -> None:
+    """A hyper-parameter the plugin cannot take (a typo such as `threhold`) fails before any run."""
+    if not given:
+        return
+    if url and not is_dotted_module(url):
+        accepted = scan_parameters(Path(url), name)
+    else:
+        accepted = accepted_parameters(load_plugin(url, name))
+    if accepted is None:
+        return
+    unknown = [hp for hp in given if hp not in accepted]
+    if unknown:
+        raise ConfigError(
+            f"{name} does not take {', '.join(map(repr, unknown))}; it accepts: {', '.join(sorted(accepted)) or 'nothing'}",
+            file=config_file, key=f"{key}.hyperparameters",
+        )
 
 
 def check_data(config: JobConfig) -> DataSummary:

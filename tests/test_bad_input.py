@@ -116,3 +116,29 @@ def test_bad_input_is_one_line_exit_2_and_writes_no_leaderboard(
     assert len(errors) == 1, err
     assert re.search(pattern, errors[0]), errors[0]
     assert not (job_dir / "workspace").exists()
+
+
+def test_misspelt_hyperparameter_is_named_with_what_the_plugin_accepts(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit_yaml(job_dir / "algorithm-kb.yaml", lambda d: d["algorithm"]["modules"][0]["hyperparameters"].append(
+        {"learnig_rate": {"values": [0.1]}}))
+    assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "algorithm-kb.yaml: algorithm.modules[0].hyperparameters: PixelSoftmaxSegmenter does not take 'learnig_rate'; it accepts: " in err
+    assert "learning_rate" in err
+
+
+def test_misspelt_hyperparameter_of_a_plugin_file_is_found_without_importing_it(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(job_dir / "hsm.py", """
+        from controller import register
+        raise SystemExit("importing this file is not allowed during validate")
+
+        @register("HardSampleMining")
+        class HardSampleMining:
+            def __init__(self, threshold=0.9):
+                self.threshold = threshold
+    """)
+    edit_yaml(job_dir / "algorithm-kb.yaml", lambda d: d["algorithm"]["modules"].__setitem__(3, {
+        "type": "unseen_sample_recognition", "name": "HardSampleMining", "url": "./hsm.py",
+        "hyperparameters": [{"threhold": {"values": [0.95]}}]}))
+    assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 2
+    assert "HardSampleMining does not take 'threhold'; it accepts: threshold" in capsys.readouterr().err

@@ -115,3 +115,46 @@ def _register_alias(decorator: ast.expr) -> str | None:
         if isinstance(candidate, ast.Constant) and isinstance(candidate.value, str):
             return candidate.value
     return None
+
+
+def scan_parameters(path: Path, name: str) -> set[str] | None:
+    """Keyword parameters the plugin `name` in `path` accepts, read from its source.
+
+    None when they cannot be known statically (``**kwargs``, an inherited ``__init__``).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in tree.body:
+        if not isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        aliases = {node.name} | {a for a in map(_register_alias, node.decorator_list) if a}
+        if name not in aliases:
+            continue
+        if isinstance(node, ast.ClassDef):
+            init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+            if init is None:
+                return None if node.bases else set()
+            return _arguments(init.args, skip_first=True)
+        return _arguments(node.args, skip_first=False)
+    return None
+
+
+def accepted_parameters(obj: Any) -> set[str] | None:
+    """The same for an imported class or function (None when it takes ``**kwargs``)."""
+    import inspect
+
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return None
+    return {n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _arguments(args: ast.arguments, *, skip_first: bool) -> set[str] | None:
+    if args.kwarg is not None:
+        return None
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    if skip_first:
+        positional = positional[1:]
+    return set(positional) | {a.arg for a in args.kwonlyargs}
