@@ -42,3 +42,12 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip())
     return path
+
+
+BASELINES = ("pixel-softmax-kb", "pixel-softmax-finetune", "majority-class")
+
+
+def keep_algorithms(job_dir: Path, *names: str) -> None:
+    """Restrict the copied example job to `names` (RFNet has its own, slower tests in tests/rfnet)."""
+    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
+        "algorithms", [a for a in d["benchmarkingjob"]["test_object"]["algorithms"] if a["name"] in names]))

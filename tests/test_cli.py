@@ -34,7 +34,7 @@ def test_validate_imports_neither_torch_nor_matplotlib(job_dir: Path) -> None:
 
 def test_validate_reports_the_plan(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 0
-    assert "ok (3 algorithms, 3 test cases, 18 train / 9 test samples)" in capsys.readouterr().err
+    assert "ok (5 algorithms, 5 test cases, 18 train / 9 test samples)" in capsys.readouterr().err
 
 
 def test_ianvs_style_f_option_is_accepted(job_dir: Path) -> None:

@@ -12,10 +12,11 @@ from controller.errors import ConfigError
 from tests.conftest import edit_yaml
 
 
-def test_example_job_loads_with_three_algorithms(job_dir: Path) -> None:
+def test_example_job_loads_with_five_algorithms(job_dir: Path) -> None:
     config = load_job(job_dir / "benchmarkingjob.yaml")
     assert config.job.name == "cityscapes-lifelong"
-    assert [a.name for a in config.algorithms] == ["pixel-softmax-kb", "pixel-softmax-finetune", "majority-class"]
+    assert [a.name for a in config.algorithms] == [
+        "rfnet-kb", "rfnet-finetune", "pixel-softmax-kb", "pixel-softmax-finetune", "majority-class"]
     assert config.job.rank.sort_keys == [("mIoU", False), ("BWT", False)]
 
 
@@ -26,7 +27,7 @@ def test_paths_resolve_relative_to_the_file_not_the_working_directory(job_dir: P
     config = load_job(job_dir / "benchmarkingjob.yaml")
     assert config.workspace == job_dir / "workspace"
     assert config.testenv.train_index == job_dir / "data" / "train-index.txt"
-    assert config.algorithms[0].file == job_dir / "algorithm-kb.yaml"
+    assert config.algorithms[2].file == job_dir / "algorithm-kb.yaml"
 
 
 def test_tilde_and_environment_variables_expand(job_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,11 +11,12 @@ from controller.config.loader import load_job
 from controller.plan import build_plan
 from controller.results import CaseResult
 from controller.runtime.case import run_case
-from tests.conftest import edit_yaml, write
+from tests.conftest import BASELINES, edit_yaml, keep_algorithms, write
 
 
 @pytest.fixture
 def results(job_dir: Path, tmp_path: Path) -> dict[str, CaseResult]:
+    keep_algorithms(job_dir, *BASELINES)
     specs = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))
     return {spec.algorithm: run_case(spec, tmp_path) for spec in specs}
 

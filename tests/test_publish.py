@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
-from tests.conftest import edit_yaml
+from tests.conftest import BASELINES, edit_yaml, keep_algorithms
 
 
 def _only_majority(job_dir: Path) -> None:
@@ -52,6 +52,7 @@ def test_report_without_results_is_an_error(job_dir: Path, capsys: pytest.Captur
 
 
 def test_html_sections_follow_the_leaderboard_order(job_dir: Path) -> None:
+    keep_algorithms(job_dir, *BASELINES)
     assert main(["run", str(job_dir / "benchmarkingjob.yaml")]) == 0
     html = (job_dir / "workspace" / "cityscapes-lifelong" / "report" / "index.html").read_text()
     order = [r["case_id"] for r in _rows(job_dir)]

@@ -10,12 +10,7 @@ from controller.cli import main
 from controller.config.loader import load_job
 from controller.plan import build_plan
 from controller.runtime.local import run_cases
-from tests.conftest import edit_yaml, write
-
-
-def _only(job_dir: Path, *names: str) -> None:
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
-        "algorithms", [a for a in d["benchmarkingjob"]["test_object"]["algorithms"] if a["name"] in names]))
+from tests.conftest import edit_yaml, keep_algorithms, write
 
 
 def _fast(job_dir: Path) -> None:
@@ -49,7 +44,7 @@ def _broken_plugin(job_dir: Path) -> None:
 
 
 def test_a_failing_case_is_recorded_and_the_others_still_run(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _only(job_dir, "majority-class")
+    keep_algorithms(job_dir, "majority-class")
     _broken_plugin(job_dir)
     code = main(["run", str(job_dir / "benchmarkingjob.yaml")])
     assert code == 1
@@ -64,7 +59,7 @@ def test_a_failing_case_is_recorded_and_the_others_still_run(job_dir: Path, caps
 
 
 def test_parallel_results_equal_serial_results(job_dir: Path, tmp_path: Path) -> None:
-    _only(job_dir, "pixel-softmax-kb", "majority-class")
+    keep_algorithms(job_dir, "pixel-softmax-kb", "majority-class")
     _fast(job_dir)
     specs = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))
     serial = run_cases(specs, tmp_path / "serial", jobs=1)
@@ -77,7 +72,7 @@ def test_parallel_results_equal_serial_results(job_dir: Path, tmp_path: Path) ->
 
 
 def test_resume_skips_finished_cases(job_dir: Path, tmp_path: Path) -> None:
-    _only(job_dir, "majority-class")
+    keep_algorithms(job_dir, "majority-class")
     specs = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))
     first = run_cases(specs, tmp_path, jobs=1)
     log = Path(first[0].case_dir) / "case.log"
@@ -90,7 +85,7 @@ def test_resume_skips_finished_cases(job_dir: Path, tmp_path: Path) -> None:
 
 
 def test_resume_reruns_failed_cases(job_dir: Path, tmp_path: Path) -> None:
-    _only(job_dir)
+    keep_algorithms(job_dir)
     _broken_plugin(job_dir)
     specs = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))
     run_cases(specs, tmp_path)
@@ -100,7 +95,7 @@ def test_resume_reruns_failed_cases(job_dir: Path, tmp_path: Path) -> None:
 
 
 def test_case_folder_holds_snapshot_log_model_metrics_and_provenance(job_dir: Path, tmp_path: Path) -> None:
-    _only(job_dir, "pixel-softmax-kb")
+    keep_algorithms(job_dir, "pixel-softmax-kb")
     _fast(job_dir)
     spec = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))[0]
     result = run_cases([spec], tmp_path)[0]

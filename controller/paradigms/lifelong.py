@@ -7,6 +7,8 @@ Flow (one round per task, in order of first appearance in the train index):
      task's test split is evaluated through task allocation -> row r of the accuracy matrix R.
 Finally the whole test set is inferred through task allocation and unseen-sample recognition; the
 sample metrics (e.g. mIoU) use those predictions and the system metrics (ACC, BWT, FWT, ...) use R.
+A learned task allocator (``learn``) is taught each round's training samples after the round, and a
+confidence-based recogniser gets the allocated models' confidences (see controller/paradigms/tasks.py).
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from controller.metrics.registry import get_builtin
 from controller.paradigms.base import Paradigm, ParadigmOutput, scalar_metrics
 from controller.paradigms.evaluation import evaluate
 from controller.paradigms.knowledge_base import KnowledgeBase
+from controller.paradigms.tasks import learns, uses_confidence
 from controller.plugins.context import Context
+from controller.plugins.loader import load_plugin
 from controller.results import AccuracyMatrix
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,10 @@ class LifelongLearning(Paradigm):
         self.task_definition = self.instantiate(self._module("task_definition", default="TaskDefinitionByAttribute"))
         self.task_allocation = self.instantiate(self._module("task_allocation", default="TaskAllocationByAttribute"))
         self.unseen = self.instantiate(self._module("unseen_sample_recognition", default="NoUnseenSamples"))
+        basemodel_class = load_plugin(self._basemodel.url, self._basemodel.name)
+        if uses_confidence(self.unseen) and not hasattr(basemodel_class, "predict_confidence"):
+            raise ValueError(f"unseen_sample_recognition {type(self.unseen).__name__} needs model confidences, but basemodel "
+                             f"{self._basemodel.name} has no predict_confidence(data, *, context) method")
         self.kb = KnowledgeBase(context.workspace / "kb")
         self._latest: Any = None
         self._cache: dict[str, Any] = {}
@@ -73,6 +81,8 @@ class LifelongLearning(Paradigm):
             model.train(fit, held_out or None, context=ctx)
             seconds = time.perf_counter() - started
             self.kb.add(task, number, len(fit), model.save)
+            if learns(self.task_allocation):
+                self.task_allocation.learn(task, fit, context=ctx)
             self._latest, self._cache = model, {}
             record: dict[str, Any] = {"round": number, "task": task, "train_samples": len(fit),
                                       "validation_samples": len(held_out), "train_seconds": round(seconds, 3)}
@@ -128,18 +138,39 @@ class LifelongLearning(Paradigm):
 
     def _predict_routed(self, batch: list[Sample], ctx: Context, counter: list[int] | None = None) -> list[np.ndarray]:
         allocations = self.task_allocation.allocate(batch, self.kb.tasks)
-        if counter is not None:
-            # unseen samples go to the cloud, whose model is the latest one (allocation None)
+        if counter is None:
+            return self._predict_allocated(batch, allocations, ctx)[0]
+        # unseen samples go to the cloud, whose model is the latest one (allocation None)
+        if not uses_confidence(self.unseen):
             unseen = self.unseen.recognize(batch, allocations, self.kb.tasks)
-            allocations = [None if flag else a for a, flag in zip(allocations, unseen)]
             counter[0] += sum(bool(flag) for flag in unseen)
+            allocations = [None if flag else a for a, flag in zip(allocations, unseen)]
+            return self._predict_allocated(batch, allocations, ctx)[0]
+        predictions, confidences = self._predict_allocated(batch, allocations, ctx, confidence=True)
+        unseen = self.unseen.recognize(batch, allocations, self.kb.tasks, confidences=confidences)
+        counter[0] += sum(bool(flag) for flag in unseen)
+        latest = self.kb.tasks[-1] if self.kb.tasks else None
+        cloud = [i for i, flag in enumerate(unseen) if flag and allocations[i] in self.kb.tasks and allocations[i] != latest]
+        if cloud:
+            for i, output in zip(cloud, self._latest.predict([batch[i] for i in cloud], context=ctx)):
+                predictions[i] = output
+        return predictions
+
+    def _predict_allocated(self, batch: list[Sample], allocations: Sequence[str | None], ctx: Context,
+                           confidence: bool = False) -> tuple[list[np.ndarray], list[float]]:
+        """Each sample predicted by its allocated model; with `confidence`, also each sample's score."""
         predictions: list[np.ndarray | None] = [None] * len(batch)
+        scores: list[float] = [float("nan")] * len(batch)
         for task in dict.fromkeys(allocations):
             positions = [i for i, a in enumerate(allocations) if a == task]
-            outputs = self._model_for(task).predict([batch[i] for i in positions], context=ctx)
-            for i, output in zip(positions, outputs):
-                predictions[i] = output
-        return predictions  # type: ignore[return-value]
+            model, chosen = self._model_for(task), [batch[i] for i in positions]
+            if confidence:
+                outputs, confidences = model.predict_confidence(chosen, context=ctx)
+            else:
+                outputs, confidences = model.predict(chosen, context=ctx), [float("nan")] * len(chosen)
+            for i, output, score in zip(positions, outputs, confidences):
+                predictions[i], scores[i] = output, float(score)
+        return predictions, scores  # type: ignore[return-value]
 
     def _evaluate_routed(self, samples: Sequence[Sample], ctx: Context):  # type: ignore[no-untyped-def]
         return evaluate(lambda batch: self._predict_routed(batch, ctx), samples, self.suite)

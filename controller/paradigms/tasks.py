@@ -4,10 +4,21 @@ A *task* is a name derived from a sample (its city, its domain folder, an index 
 definition names the task of each training/test sample; task allocation decides, at inference,
 which task's model in the knowledge base serves a sample (None = no matching model: the latest
 model serves it); unseen-sample recognition flags samples the edge should send to the cloud.
+
+Two optional extensions of these protocols (the paradigm checks for them, plain modules ignore them):
+
+* a task-allocation module with ``learn(task, samples, *, context)`` is a *learned* allocator: the
+  lifelong paradigm calls it after every round with that round's training samples
+  (e.g. ``TaskAllocationByDomainClassifier``);
+* an unseen-sample recogniser with ``uses_confidence = True`` receives
+  ``recognize(samples, allocations, known_tasks, confidences=[...])``, one score per sample from the
+  allocated model's ``predict_confidence(data, *, context) -> (class maps, confidences)``; the paradigm
+  keeps those class maps (no second forward pass) and re-predicts only the flagged samples with the
+  cloud (latest) model (e.g. ``UnseenTaskByConfidence``).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from controller.datasets.index import Sample
 from controller.plugins.registry import register
@@ -93,3 +104,13 @@ class NoUnseenSamples:
 
     def recognize(self, samples: Sequence[Sample], allocations: Sequence[str | None], known_tasks: Sequence[str]) -> list[bool]:
         return [False] * len(samples)
+
+
+def uses_confidence(recognizer: Any) -> bool:
+    """Whether an unseen-sample recogniser wants the models' per-sample confidences."""
+    return bool(getattr(recognizer, "uses_confidence", False))
+
+
+def learns(allocator: Any) -> bool:
+    """Whether a task-allocation module learns from each round's training samples."""
+    return callable(getattr(allocator, "learn", None))
