@@ -101,9 +101,18 @@ class _ConsoleFormatter(logging.Formatter):
 
 def _validate(job: Path) -> int:
     from controller.config.loader import load_job
-    from controller.validate import check_job
+    from controller.datasets.provision import pending_message
+    from controller.validate import check_job, check_plugins
 
     config = load_job(job)
+    pending = pending_message(config)  # never downloads: reads the dataset marker only
+    if pending is not None:
+        check_plugins(config)
+        log.info("%s", pending)
+        cases = _count_cases(config)
+        log.info("%s: ok (%d algorithm%s, %d test case%s; data checked after download)",
+                 job, len(config.algorithms), "s"[: len(config.algorithms) != 1], cases, "s"[: cases != 1])
+        return EXIT_OK
     summary = check_job(config)
     cases = _count_cases(config)
     log.info(
@@ -132,6 +141,9 @@ def _run(job: Path, jobs: int, resume: bool, workspace: Path | None) -> int:
     from controller.validate import check_job
 
     config = load_job(job)
+    from controller.datasets.provision import provision_job_dataset
+
+    config = provision_job_dataset(config)  # testenv dataset_url: download, verify, extract, index
     summary = check_job(config)
     root = workspace.resolve() if workspace else config.workspace
     specs = build_plan(config)

@@ -83,7 +83,26 @@ def check_data(config: JobConfig) -> DataSummary:
     test = read_index(config.testenv.test_index)
     check_samples(train)
     check_samples(test)
+    _warn_test_cities(train, "train", config.testenv.train_index)
+    _warn_test_cities(test, "test", config.testenv.test_index)
     return DataSummary(len(train), len(test))
+
+
+def _warn_test_cities(samples: list, which: str, index: Path) -> None:  # type: ignore[type-arg]
+    """Official Cityscapes test-split cities have dummy public labels: scores on them mean nothing."""
+    from collections import Counter
+
+    from controller.datasets.cityscapes import TEST_SPLIT_CITIES
+
+    cities = Counter(
+        city for city in ((s.city or s.folder) for s in samples) if city in TEST_SPLIT_CITIES
+    )
+    if cities:
+        listing = ", ".join(f"{city} {n}" for city, n in sorted(cities.items()))
+        log.warning(
+            "%s: the %s index uses %d images of official Cityscapes test-split cities (%s): their public labels "
+            "are dummies, so training or scores on them are meaningless", index, which, sum(cities.values()), listing,
+        )
 
 
 def check_job(config: JobConfig) -> DataSummary:

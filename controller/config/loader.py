@@ -19,7 +19,7 @@ from controller.config.models import (
     ModuleConfig,
     TestEnv,
 )
-from controller.config.paths import UndefinedVariable, is_dotted_module, resolve
+from controller.config.paths import UndefinedVariable, expand, is_dotted_module, resolve
 from controller.config.yamlsource import KeyPath, YamlDocument, format_keypath, load_yaml
 from controller.errors import ConfigError
 from controller.plugins.builtins import BUILTIN_MODULES
@@ -52,6 +52,23 @@ class ResolvedMetric:
 
 
 @dataclass(frozen=True)
+class ResolvedDataset:
+    """testenv.dataset's automatic-download keys. ``url`` may hold secrets: it stays out of ``repr``."""
+
+    url: str = field(repr=False)
+    path: Path
+    sha256: str | None
+    layout: str | None
+    train_index: str
+    test_index: str
+    """index file names inside ``path``"""
+    tasks: str | None
+    drop_test_cities: bool
+    file: Path
+    """the testenv file (relative local sources are relative to its folder)"""
+
+
+@dataclass(frozen=True)
 class ResolvedTestEnv:
     file: Path
     config: TestEnv
@@ -60,6 +77,8 @@ class ResolvedTestEnv:
     metrics: tuple[ResolvedMetric, ...]
     model_metric: ResolvedMetric | None
     extra: dict[str, Any] = field(default_factory=dict)
+    dataset: ResolvedDataset | None = None
+    """set when the data comes from ``dataset_url``: `controller run` provisions it first"""
 
 
 @dataclass(frozen=True)
@@ -102,13 +121,17 @@ def load_testenv(path: Path) -> ResolvedTestEnv:
         if isinstance(dataset_raw, dict) and legacy in dataset_raw:
             line, _ = doc.position(("testenv", "dataset", legacy))
             log.warning("%s:%s: testenv.dataset.%s is deprecated; rename it to %s", path, line, legacy, current)
+    dataset = _dataset(doc, env, base)
     indexes = {}
     for split in ("train_index", "test_index"):
         value = getattr(env.dataset, split)
         keypath: KeyPath = ("testenv", "dataset", split)
+        if dataset is not None:
+            # provisioned by `controller run`: the files may not exist yet (check_data checks them later)
+            name = getattr(dataset, split)
+            indexes[split] = _resolve(doc, keypath, value, base) if value else dataset.path / name
+            continue
         if value is None:
-            if env.dataset.dataset_url:
-                raise doc.error(keypath, "automatic download (dataset_url) is not available yet; set train_index/test_index")
             raise doc.error(keypath, f"missing: expected the path of the {split.split('_')[0]} index file")
         indexes[split] = _resolve(doc, keypath, value, base, must_exist=True)
     metrics = tuple(
@@ -119,7 +142,44 @@ def load_testenv(path: Path) -> ResolvedTestEnv:
         mm = env.model_eval.model_metric
         model_metric = _metric(doc, ("testenv", "model_eval", "model_metric"), mm.name, mm.url, base)
     extra = dict(env.model_extra or {})
-    return ResolvedTestEnv(path, env, indexes["train_index"], indexes["test_index"], metrics, model_metric, extra)
+    return ResolvedTestEnv(
+        path, env, indexes["train_index"], indexes["test_index"], metrics, model_metric, extra, dataset
+    )
+
+
+def _dataset(doc: YamlDocument, env: TestEnv, base: Path) -> ResolvedDataset | None:
+    """dataset_url + dataset_path (+ sha256, layout, index names); no file or network access."""
+    ds = env.dataset
+    keypath: KeyPath = ("testenv", "dataset")
+    if not ds.dataset_url:
+        for key in ("dataset_path", "sha256", "layout", "index", "tasks"):
+            if getattr(ds, key) is not None:
+                raise doc.error(keypath + (key,), "only meaningful with dataset_url (the archive or dataset to fetch)")
+        return None
+    if not ds.dataset_path:
+        raise doc.error(keypath + ("dataset_path",), "missing: expected the folder the dataset from dataset_url goes to")
+    try:
+        url = expand(ds.dataset_url)
+    except UndefinedVariable as exc:
+        raise doc.error(keypath + ("dataset_url",), str(exc)) from None
+    names = {"train": "train-index.txt", "test": "test-index.txt"}
+    for split in names:
+        value = getattr(ds.index, split) if ds.index else None
+        if value is not None:
+            if not value or Path(value).is_absolute() or ".." in Path(value).parts:
+                raise doc.error(keypath + ("index", split), f"expected a file name inside dataset_path, got {value!r}")
+            names[split] = value
+    return ResolvedDataset(
+        url=url,
+        path=_resolve(doc, keypath + ("dataset_path",), ds.dataset_path, base),
+        sha256=ds.sha256.lower() if ds.sha256 else None,
+        layout=ds.layout,
+        train_index=names["train"],
+        test_index=names["test"],
+        tasks=ds.tasks,
+        drop_test_cities=ds.drop_test_cities,
+        file=doc.path,
+    )
 
 
 def load_algorithm(path: Path, name: str) -> ResolvedAlgorithm:

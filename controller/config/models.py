@@ -87,12 +87,17 @@ class IndexSpec(Section):
 class DatasetConfig(Section):
     train_index: str | None = None
     test_index: str | None = None
-    # reserved for automatic download (datasets issue); parsed so they are not "unknown"
-    dataset_url: str | None = None
-    dataset_path: str | None = None
-    sha256: str | None = None
-    layout: str | None = None
+    # automatic download (controller/datasets/provision.py): url/path/catalog name -> dataset_path
+    dataset_url: str | None = Field(default=None, min_length=1, repr=False)  # may hold a presigned token
+    dataset_path: str | None = Field(default=None, min_length=1)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    layout: Literal["cityscapes", "ianvs-segmentation", "cloud-robotics", "flat"] | None = None
     index: IndexSpec | None = None
+    """names of the index files inside dataset_path (default train-index.txt / test-index.txt)"""
+    tasks: Literal["by-city", "by-folder"] | None = None
+    """group generated index lines task by task"""
+    drop_test_cities: bool = False
+    """leave official Cityscapes test-split cities (dummy labels) out of generated index files"""
 
     @model_validator(mode="before")
     @classmethod
