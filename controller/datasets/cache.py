@@ -21,6 +21,7 @@ Why a marker instead of re-hashing: "present and verified" must be decided witho
 without reading gigabytes on every run; the archive was verified before extraction, the folder
 appeared by an atomic rename, and ``verify`` re-checks sizes (and archives) on demand.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -216,7 +217,9 @@ def verify_manifest(folder: Path, limit: int = 20) -> list[str]:
         if actual is None or actual != int(size_text):
             bad += 1
             if len(problems) < limit:
-                problems.append(f"{folder / rel}: " + ("missing" if actual is None else f"size {actual}, expected {size_text}"))
+                problems.append(
+                    f"{folder / rel}: " + ("missing" if actual is None else f"size {actual}, expected {size_text}")
+                )
     if bad > limit:
         problems.append(f"... and {bad - limit} more")
     return problems
@@ -295,7 +298,9 @@ class DataCache:
         now = time.time()
         entry = self.load(marker.name)
         if entry is None or entry.sha256 != marker.sha256:
-            entry = CacheEntry(marker.name, marker.source, marker.sha256, marker.size, marker.layout, marker.parts, now, now)
+            entry = CacheEntry(
+                marker.name, marker.source, marker.sha256, marker.size, marker.layout, marker.parts, now, now
+            )
         entry.last_used = now
         entry.layout = marker.layout or entry.layout
         if str(folder) not in entry.copies:
@@ -327,7 +332,9 @@ class DataCache:
             raise DatasetError(f"no cache entry named {name!r} in {self.root}")
         with hold_lock(self.lock_path(name), name):
             shutil.rmtree(folder, ignore_errors=True)
-        outside = [c for c in (entry.copies if entry else []) if not Path(c).is_relative_to(folder) and Path(c).exists()]
+        outside = [
+            c for c in (entry.copies if entry else []) if not Path(c).is_relative_to(folder) and Path(c).exists()
+        ]
         return outside
 
 

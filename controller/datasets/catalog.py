@@ -11,6 +11,7 @@ with one line per data set::
 
 Relative ``url`` paths in a user catalog are relative to that catalog file.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,7 @@ LAYOUT_NAMES = ("cityscapes", "ianvs-segmentation", "cloud-robotics", "flat")
 _SHA_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TEXT_KEYS = ("title", "homepage", "license", "login", "notes")
-_KNOWN_KEYS = frozenset(
-    {*_TEXT_KEYS, "url", "files", "sha256", "size", "approx_size", "extracted_size", "layout"}
-)
+_KNOWN_KEYS = frozenset({*_TEXT_KEYS, "url", "files", "sha256", "size", "approx_size", "extracted_size", "layout"})
 
 
 @dataclass(frozen=True)

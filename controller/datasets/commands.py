@@ -11,6 +11,7 @@
 Every command but ``synth`` takes ``--cache DIR`` (default ``$IANVS_LAB_DATA_CACHE`` or
 ``${XDG_CACHE_HOME:-~/.cache}/ianvs-lab/datasets``) and ``--catalog FILE`` (a user catalog).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,8 @@ import re
 import time
 from pathlib import Path
 
-from controller.cliargs import positive_int as _positive_int, size as _size
+from controller.cliargs import positive_int as _positive_int
+from controller.cliargs import size as _size
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, DatasetError
 
 log = logging.getLogger("controller.cli")
@@ -50,37 +52,77 @@ def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.Argument
     dataset = commands.add_parser("dataset", help="dataset tools: pull, list, verify, index, info, rm, synth")
     actions = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--cache", type=Path, metavar="DIR", help="dataset cache folder (default: $IANVS_LAB_DATA_CACHE or ~/.cache/ianvs-lab/datasets)")
+    common.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="dataset cache folder (default: $IANVS_LAB_DATA_CACHE or ~/.cache/ianvs-lab/datasets)",
+    )
     common.add_argument("--catalog", type=Path, metavar="FILE", help="user catalog merged over the built-in one")
 
     pull = actions.add_parser("pull", parents=[common], help="download (or copy), verify, extract and index a dataset")
-    pull.add_argument("source", metavar="URL|NAME|PATH", help="http(s)/s3/obs/file URL, catalog name or local archive/folder")
+    pull.add_argument(
+        "source", metavar="URL|NAME|PATH", help="http(s)/s3/obs/file URL, catalog name or local archive/folder"
+    )
     pull.add_argument("--to", type=Path, metavar="PATH", help="dataset folder (default: <cache>/<name>/data)")
     pull.add_argument("--sha256", metavar="HEX", help="expected sha256 of the archive")
     pull.add_argument("--size", type=_byte_count, metavar="BYTES", help="expected archive size")
     pull.add_argument("--name", help="cache entry name (default: catalog name or archive name)")
-    pull.add_argument("--from", dest="from_", metavar="DIR|URL", help="where a catalog entry's archives are (e.g. a local Cityscapes download)")
+    pull.add_argument(
+        "--from",
+        dest="from_",
+        metavar="DIR|URL",
+        help="where a catalog entry's archives are (e.g. a local Cityscapes download)",
+    )
     pull.add_argument("--layout", choices=_LAYOUTS, help="folder layout (default: detected)")
     pull.add_argument("--tasks", choices=_TASKS, help="group index lines task by task")
-    pull.add_argument("--drop-test-cities", action="store_true", help="leave out official Cityscapes test-split cities (dummy labels)")
+    pull.add_argument(
+        "--drop-test-cities", action="store_true", help="leave out official Cityscapes test-split cities (dummy labels)"
+    )
     pull.add_argument("--no-index", action="store_true", help="extract only, write no index files")
     pull.add_argument("--no-keep-archive", action="store_true", help="delete downloaded archives after extraction")
-    pull.add_argument("--retries", type=_positive_int, default=8, metavar="N", help="attempts without progress before giving up (default 8)")
-    pull.add_argument("--max-ratio", type=_positive_float, metavar="R", help="archive-bomb bound: uncompressed/archive size (default 200)")
-    pull.add_argument("--max-size", type=_byte_count, metavar="BYTES", help="archive-bomb bound: total uncompressed bytes (default 1T)")
+    pull.add_argument(
+        "--retries",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="attempts without progress before giving up (default 8)",
+    )
+    pull.add_argument(
+        "--max-ratio",
+        type=_positive_float,
+        metavar="R",
+        help="archive-bomb bound: uncompressed/archive size (default 200)",
+    )
+    pull.add_argument(
+        "--max-size",
+        type=_byte_count,
+        metavar="BYTES",
+        help="archive-bomb bound: total uncompressed bytes (default 1T)",
+    )
 
     actions.add_parser("list", parents=[common], help="cached datasets: name, size, checksum, source, last used")
 
-    verify = actions.add_parser("verify", parents=[common], help="re-check archives (sha256) and extracted files (sizes)")
-    verify.add_argument("targets", nargs="*", metavar="NAME|PATH", help="cache entries or dataset folders (default: every entry)")
+    verify = actions.add_parser(
+        "verify", parents=[common], help="re-check archives (sha256) and extracted files (sizes)"
+    )
+    verify.add_argument(
+        "targets", nargs="*", metavar="NAME|PATH", help="cache entries or dataset folders (default: every entry)"
+    )
 
     index = actions.add_parser("index", parents=[common], help="write train/test index files for a dataset folder")
     index.add_argument("path", type=Path)
     index.add_argument("--layout", choices=_LAYOUTS, help="folder layout (default: detected)")
     index.add_argument("--tasks", choices=_TASKS, help="group index lines task by task")
-    index.add_argument("--train-split", action="append", metavar="SPLIT", help="split folder(s) for the train index (repeatable)")
-    index.add_argument("--test-split", action="append", metavar="SPLIT", help="split folder(s) for the test index (repeatable)")
-    index.add_argument("--drop-test-cities", action="store_true", help="leave out official Cityscapes test-split cities (dummy labels)")
+    index.add_argument(
+        "--train-split", action="append", metavar="SPLIT", help="split folder(s) for the train index (repeatable)"
+    )
+    index.add_argument(
+        "--test-split", action="append", metavar="SPLIT", help="split folder(s) for the test index (repeatable)"
+    )
+    index.add_argument(
+        "--drop-test-cities", action="store_true", help="leave out official Cityscapes test-split cities (dummy labels)"
+    )
     index.add_argument("--train-name", default="train-index.txt", metavar="FILE")
     index.add_argument("--test-name", default="test-index.txt", metavar="FILE")
     index.add_argument("--out", type=Path, metavar="DIR", help="folder for the index files (default: PATH)")
@@ -102,7 +144,13 @@ def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.Argument
 
 def run_dataset_command(args: argparse.Namespace) -> int:
     handlers = {
-        "synth": _synth, "pull": _pull, "list": _list, "verify": _verify, "index": _index, "info": _info, "rm": _rm,
+        "synth": _synth,
+        "pull": _pull,
+        "list": _list,
+        "verify": _verify,
+        "index": _index,
+        "info": _info,
+        "rm": _rm,
     }
     handler = handlers.get(args.dataset_command)
     return handler(args) if handler else EXIT_BAD_INPUT
@@ -124,8 +172,12 @@ def _synth(args: argparse.Namespace) -> int:
     from controller.datasets.synth import synthesize
 
     manifest = synthesize(
-        args.path.resolve(), train_per_city=args.train_per_city, test_per_city=args.test_per_city,
-        size=args.size, seed=args.seed, overwrite=args.overwrite,
+        args.path.resolve(),
+        train_per_city=args.train_per_city,
+        test_per_city=args.test_per_city,
+        size=args.size,
+        seed=args.seed,
+        overwrite=args.overwrite,
     )
     log.info("wrote synthetic Cityscapes-format dataset to %s", manifest.root)
     print(manifest.train_index)
@@ -144,12 +196,24 @@ def _pull(args: argparse.Namespace) -> int:
         max_ratio=args.max_ratio if args.max_ratio is not None else defaults.max_ratio,
     )
     request = Request(
-        args.source, dest=args.to.absolute() if args.to else None, sha256=args.sha256, size=args.size,
-        layout=args.layout, name=args.name, from_=args.from_, index=not args.no_index, tasks=args.tasks,
-        drop_test_cities=args.drop_test_cities, keep_archives=not args.no_keep_archive,
+        args.source,
+        dest=args.to.absolute() if args.to else None,
+        sha256=args.sha256,
+        size=args.size,
+        layout=args.layout,
+        name=args.name,
+        from_=args.from_,
+        index=not args.no_index,
+        tasks=args.tasks,
+        drop_test_cities=args.drop_test_cities,
+        keep_archives=not args.no_keep_archive,
     )
     result = provision(
-        request, cache=_cache(args), catalog=_catalog(args), policy=RetryPolicy(attempts=args.retries), limits=limits,
+        request,
+        cache=_cache(args),
+        catalog=_catalog(args),
+        policy=RetryPolicy(attempts=args.retries),
+        limits=limits,
     )
     if not result.fetched:
         log.info("%s is already present at %s", result.name, result.path)
@@ -166,7 +230,7 @@ def _when(stamp: float) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -239,13 +303,23 @@ def _index(args: argparse.Namespace) -> int:
     from controller.datasets.layouts import generate_index
 
     result = generate_index(
-        args.path, args.layout, tasks=args.tasks, train_splits=args.train_split, test_splits=args.test_split,
-        drop_test_cities=args.drop_test_cities, index_dir=args.out.absolute() if args.out else None,
-        train_name=args.train_name, test_name=args.test_name,
+        args.path,
+        args.layout,
+        tasks=args.tasks,
+        train_splits=args.train_split,
+        test_splits=args.test_split,
+        drop_test_cities=args.drop_test_cities,
+        index_dir=args.out.absolute() if args.out else None,
+        train_name=args.train_name,
+        test_name=args.test_name,
     )
     log.info(
-        "%s layout at %s: %d train / %d test samples%s", result.layout, result.root, result.train_samples,
-        result.test_samples, f", {result.generated_labels} trainId labels generated" if result.generated_labels else "",
+        "%s layout at %s: %d train / %d test samples%s",
+        result.layout,
+        result.root,
+        result.train_samples,
+        result.test_samples,
+        f", {result.generated_labels} trainId labels generated" if result.generated_labels else "",
     )
     if result.tasks:
         log.info("train tasks (%s): %s", args.tasks, ", ".join(f"{t} {n}" for t, n in result.tasks.items()))
@@ -278,8 +352,11 @@ def _info(args: argparse.Namespace) -> int:
     cached = cache.load(args.target)
     if cached is not None:
         lines += [
-            ("cached", str(cache.entry_dir(cached.name))), ("source", cached.source), ("archive sha256", cached.sha256),
-            ("archive size", human_bytes(cached.size)), ("archives kept", human_bytes(cache.archive_bytes(cached.name))),
+            ("cached", str(cache.entry_dir(cached.name))),
+            ("source", cached.source),
+            ("archive sha256", cached.sha256),
+            ("archive size", human_bytes(cached.size)),
+            ("archives kept", human_bytes(cache.archive_bytes(cached.name))),
             ("last used", _when(cached.last_used)),
         ]
         lines += [("copy", c) for c in cached.copies]
@@ -287,8 +364,11 @@ def _info(args: argparse.Namespace) -> int:
     marker = read_marker(path) if path.is_dir() else None
     if marker is not None:
         lines += [
-            ("folder", str(path.absolute())), ("name", marker.name), ("source", marker.source),
-            ("sha256", marker.sha256), ("layout", marker.layout or "?"),
+            ("folder", str(path.absolute())),
+            ("name", marker.name),
+            ("source", marker.source),
+            ("sha256", marker.sha256),
+            ("layout", marker.layout or "?"),
             ("files", f"{marker.files} ({human_bytes(marker.bytes)})"),
             ("created", _when(marker.created)),
         ]

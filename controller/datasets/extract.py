@@ -21,6 +21,7 @@ Format is read from magic bytes, not from the name (URLs often lack an extension
 owners and times in the archive are ignored: data sets need none, and modes such as 000 on a folder
 would break the extraction itself.
 """
+
 from __future__ import annotations
 
 import errno
@@ -36,7 +37,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from controller.errors import DatasetError
 
@@ -167,7 +168,9 @@ class _Writer:
     def no_symlink_on_path(self, rel: PurePosixPath, name: str) -> None:
         for parent in list(rel.parents)[:-1]:
             if parent in self.symlinks:
-                raise UnsafeArchive(f"entry {name!r} would be written through the symlink {str(parent)!r}", file=self.archive)
+                raise UnsafeArchive(
+                    f"entry {name!r} would be written through the symlink {str(parent)!r}", file=self.archive
+                )
 
     # -- materialise
     def ensure_dir(self, rel: PurePosixPath) -> None:
@@ -198,7 +201,7 @@ class _Writer:
             self.files.discard(rel)
         return path
 
-    def write_file(self, rel: PurePosixPath, name: str, stream: BinaryIO, declared: int) -> None:
+    def write_file(self, rel: PurePosixPath, name: str, stream: IO[bytes], declared: int) -> None:
         path = self.target(rel, name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         written = 0
@@ -209,11 +212,13 @@ class _Writer:
                     break
                 written += len(chunk)
                 if written > declared:
-                    raise UnsafeArchive(f"entry {name!r} is larger than the {declared} bytes it declares", file=self.archive)
+                    raise UnsafeArchive(
+                        f"entry {name!r} is larger than the {declared} bytes it declares", file=self.archive
+                    )
                 self.charge(len(chunk))
                 view = memoryview(chunk)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         self.files.add(rel)
@@ -223,7 +228,9 @@ class _Writer:
     def hardlink(self, rel: PurePosixPath, name: str, target_name: str) -> None:
         target = safe_relpath(target_name, self.archive) if target_name else None
         if target is None:
-            raise UnsafeArchive(f"hardlink {name!r} points outside the archive folder: {target_name!r}", file=self.archive)
+            raise UnsafeArchive(
+                f"hardlink {name!r} points outside the archive folder: {target_name!r}", file=self.archive
+            )
         if target not in self.files:
             raise UnsafeArchive(
                 f"hardlink {name!r} -> {target_name!r}: the target is not a regular file extracted before it",
@@ -250,7 +257,9 @@ class _Writer:
                 continue
             if part == "..":
                 if not resolved:
-                    raise UnsafeArchive(f"symlink {name!r} points outside the archive folder: {link_target!r}", file=self.archive)
+                    raise UnsafeArchive(
+                        f"symlink {name!r} points outside the archive folder: {link_target!r}", file=self.archive
+                    )
                 resolved.pop()
             else:
                 resolved.append(part)
@@ -330,7 +339,9 @@ def _extract_zip(archive: Path, writer: _Writer) -> None:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         if len(infos) > writer.limits.max_members:
-            raise UnsafeArchive(f"{len(infos)} entries, more than {writer.limits.max_members} (archive bomb?)", file=archive)
+            raise UnsafeArchive(
+                f"{len(infos)} entries, more than {writer.limits.max_members} (archive bomb?)", file=archive
+            )
         declared = sum(i.file_size for i in infos)
         if declared > writer.budget:
             raise UnsafeArchive(writer.bomb_message(declared), file=archive)
@@ -393,7 +404,7 @@ def _members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         if member is None:
             return
         yield member
-        tf.members = []  # stream mode keeps every TarInfo otherwise: memory would grow with the entry count
+        tf.members = []  # type: ignore[attr-defined]  # stream mode keeps every TarInfo otherwise: memory would grow with the entry count
 
 
 # --- staging -----------------------------------------------------------------------------------
@@ -418,7 +429,7 @@ def new_staging(dest: Path) -> Path:
 
 def remove_stale_staging(dest: Path) -> list[Path]:
     """Delete temporary folders an interrupted run left next to ``dest`` (call while holding dest's lock)."""
-    removed = []
+    removed: list[Path] = []
     if not dest.parent.is_dir():
         return removed
     prefix = staging_prefix(dest)

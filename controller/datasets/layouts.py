@@ -6,7 +6,8 @@ Layouts (``root`` is found in the given folder or up to two levels below it)::
     ianvs-segmentation  root/<split>/{leftImg8bit,gtFine[,depth]}/{cityscapes_real/<city>,synthia_sim}/...
                         (the KubeEdge Ianvs Cityscapes+SYNTHIA zip)
     cloud-robotics      root/{rgb,gtFine}/<split>/<folder>/<n>.png, labels <n>_TrainIds.png
-    flat                root/{images|rgb|img|imgs|image}/[<split>/]..., labels in {labels|label|masks|mask|gt|gtFine|annotations},
+    flat                root/{images|rgb|img|imgs|image}/[<split>/]...,
+                        labels in {labels|label|masks|mask|gt|gtFine|annotations},
                         optional {depth|disparity}; without split folders every 5th sample (sorted) is test
 
 Matching: an image ``<base>_leftImg8bit.png`` (or ``<base>.<ext>``) takes the first label that
@@ -26,6 +27,7 @@ groups lines task by task (tasks in order of first appearance), since a lifelong
 Official Cityscapes test-split cities (berlin, bielefeld, bonn, leverkusen, mainz, munich) have dummy
 public labels: they are reported in a warning, or dropped with ``drop_test_cities``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -79,7 +81,9 @@ class _Layout:
 _LAYOUTS: dict[str, _Layout] = {
     "cityscapes": _Layout("cityscapes", "leftImg8bit", "gtFine", "disparity", False, ("train",), ("val",)),
     # the Ianvs zip: train = its train + val folders, test = its test folder (as Ianvs's own index files)
-    "ianvs-segmentation": _Layout("ianvs-segmentation", "leftImg8bit", "gtFine", "depth", True, ("train", "val"), ("test",)),
+    "ianvs-segmentation": _Layout(
+        "ianvs-segmentation", "leftImg8bit", "gtFine", "depth", True, ("train", "val"), ("test",)
+    ),
     "cloud-robotics": _Layout("cloud-robotics", "rgb", "gtFine", None, False, ("train",), ("test", "val")),
 }
 
@@ -108,9 +112,14 @@ class IndexResult:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "layout": self.layout, "root": str(self.root), "train_index": str(self.train_index),
-            "test_index": str(self.test_index), "train_samples": self.train_samples,
-            "test_samples": self.test_samples, "tasks": self.tasks, "generated_labels": self.generated_labels,
+            "layout": self.layout,
+            "root": str(self.root),
+            "train_index": str(self.train_index),
+            "test_index": str(self.test_index),
+            "train_samples": self.train_samples,
+            "test_samples": self.test_samples,
+            "tasks": self.tasks,
+            "generated_labels": self.generated_labels,
         }
 
 
@@ -184,9 +193,7 @@ class _Scan:
     missing_depth: list[str] = field(default_factory=list)
 
 
-def _scan_folder(
-    root: Path, split: str, image_dir: str, label_dir: str, depth_dir: str | None, scan: _Scan
-) -> None:
+def _scan_folder(root: Path, split: str, image_dir: str, label_dir: str, depth_dir: str | None, scan: _Scan) -> None:
     """Walk ``root/image_dir`` recursively and pair each image with its label (and depth)."""
     stack = [""]
     while stack:
@@ -225,7 +232,9 @@ def _scan_folder(
 
 
 def _present(root: Path, splits: Iterable[str], layout: _Layout) -> list[str]:
-    return [s for s in splits if (root / s / layout.images if layout.split_first else root / layout.images / s).is_dir()]
+    return [
+        s for s in splits if (root / s / layout.images if layout.split_first else root / layout.images / s).is_dir()
+    ]
 
 
 def _scan_layout(root: Path, layout: _Layout, splits: Sequence[str], scan: _Scan) -> None:
@@ -359,7 +368,12 @@ def generate_index(
 
 
 def _collect(
-    root: Path, spec: _Layout, name: str, train_splits: Sequence[str] | None, test_splits: Sequence[str] | None, path: Path
+    root: Path,
+    spec: _Layout,
+    name: str,
+    train_splits: Sequence[str] | None,
+    test_splits: Sequence[str] | None,
+    path: Path,
 ) -> tuple[_Scan, list[str], list[str]]:
     flat_unsplit = name == "flat" and not any((root / spec.images / s).is_dir() for s in SPLITS)
     if flat_unsplit:
@@ -374,7 +388,11 @@ def _collect(
         test = present[:1]
     missing = [s for s in (*train, *test) if not _present(root, [s], spec)]
     if missing or not train or not test:
-        have = [s for s in _subdirs(root) if _present(root, [s], spec)] if spec.split_first else _subdirs(root / spec.images)
+        have = (
+            [s for s in _subdirs(root) if _present(root, [s], spec)]
+            if spec.split_first
+            else _subdirs(root / spec.images)
+        )
         raise DatasetError(
             f"{name} layout at {root}: split folder(s) {', '.join(missing) or '(none found)'} missing; "
             f"present: {', '.join(have) or 'none'}",
@@ -402,9 +420,13 @@ def _write(
     scan, train_splits, test_splits = collected
     warnings: list[str] = []
     if scan.missing_label:
-        warnings.append(f"{len(scan.missing_label)} images without a label were left out (first: {scan.missing_label[0]})")
+        warnings.append(
+            f"{len(scan.missing_label)} images without a label were left out (first: {scan.missing_label[0]})"
+        )
     if scan.missing_depth:
-        warnings.append(f"{len(scan.missing_depth)} images without depth were left out (first: {scan.missing_depth[0]})")
+        warnings.append(
+            f"{len(scan.missing_depth)} images without depth were left out (first: {scan.missing_depth[0]})"
+        )
     if train_splits == ["all"]:
         train_rows = [r for i, r in enumerate(scan.rows) if i % 5 != 4]
         test_rows = [r for i, r in enumerate(scan.rows) if i % 5 == 4]

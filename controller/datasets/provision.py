@@ -19,6 +19,7 @@ before extraction (exact for zip). Messages never show credentials (``Source.dis
 ``controller validate`` calls :func:`pending_message` (never downloads); ``controller run`` calls
 :func:`provision_job_dataset` before checking the job.
 """
+
 from __future__ import annotations
 
 import logging
@@ -106,11 +107,6 @@ class Plan:
     @property
     def display(self) -> str:
         return ", ".join(p.source.display for p in self.parts)
-
-    @property
-    def expected_bytes(self) -> int | None:
-        sizes = [p.size or p.approx_size for p in self.parts]
-        return sum(s for s in sizes if s) if all(sizes) else None
 
 
 @dataclass(frozen=True)
@@ -203,13 +199,18 @@ def _identity_matches(marker: Marker, plan: Plan) -> bool:
         return all(p.file in by_file and by_file[p.file].sha256 == p.sha256.lower() for p in plan.parts)  # type: ignore[union-attr]
     if marker.source != plan.display:
         return False
-    return all(p.sha256 is None or (p.file in by_file and by_file[p.file].sha256 == p.sha256.lower()) for p in plan.parts)
+    return all(
+        p.sha256 is None or (p.file in by_file and by_file[p.file].sha256 == p.sha256.lower()) for p in plan.parts
+    )
 
 
 def _index_options(request: Request, layout: str | None) -> dict[str, object]:
     return {
-        "train": request.train_index, "test": request.test_index, "tasks": request.tasks,
-        "drop_test_cities": request.drop_test_cities, "layout": layout,
+        "train": request.train_index,
+        "test": request.test_index,
+        "tasks": request.tasks,
+        "drop_test_cities": request.drop_test_cities,
+        "layout": layout,
     }
 
 
@@ -280,10 +281,13 @@ class _Obtained:
     downloaded: bool = False
 
 
-def _obtain(
-    part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy: RetryPolicy | None
-) -> _Obtained:
-    from controller.datasets.download import check_sha256, download, make_progress, sha256_of
+def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy: RetryPolicy | None) -> _Obtained:
+    from controller.datasets.download import (
+        check_sha256,
+        download,
+        make_progress,
+        sha256_of,
+    )
 
     source = part.source
     if source.kind == "file":
@@ -302,22 +306,30 @@ def _obtain(
         if cached is not None:
             log.info("%s: using the cached archive %s", source.display, target)
             return _Obtained(part, target, cached, target.stat().st_size)
-        estimate = plan.extracted_size or int(EXTRACT_FACTOR * (plan.expected_bytes or 0))
 
-        def before_body(remaining: int | None) -> None:
-            extract = plan.extracted_size or int(EXTRACT_FACTOR * (remaining or 0)) or estimate
-            check_space({target.parent: remaining or 0, dest.parent: extract}, f"{plan.name}")
+        def before_body(remaining: int | None, total: int | None) -> None:
+            known = total or part.size or part.approx_size or 0
+            extract = plan.extracted_size or int(EXTRACT_FACTOR * known)
+            check_space({target.parent: remaining or 0, dest.parent: extract}, plan.name)
 
         progress_log.info("downloading %s", source.display)
         got = download(
-            source, target, sha256=part.sha256, size=part.size, policy=policy,
-            progress=make_progress(part.file), before_body=before_body,
+            source,
+            target,
+            sha256=part.sha256,
+            size=part.size,
+            policy=policy,
+            progress=make_progress(part.file),
+            before_body=before_body,
         )
         _write_sidecar(target, got.sha256, source.display)
         from controller.datasets.download import human_bytes
 
         progress_log.info(
-            "downloaded %s (%s, sha256 %s%s)", part.file, human_bytes(got.size), got.sha256,
+            "downloaded %s (%s, sha256 %s%s)",
+            part.file,
+            human_bytes(got.size),
+            got.sha256,
             f", resumed after {human_bytes(got.reused)}" if got.reused else "",
         )
         return _Obtained(part, target, got.sha256, got.size, downloaded=True)
@@ -450,8 +462,12 @@ def _index(
         return info, request.train_index, request.test_index
     try:
         result: IndexResult = generate_index(
-            staging, plan.layout, tasks=request.tasks, drop_test_cities=request.drop_test_cities,
-            train_name=request.train_index, test_name=request.test_index,
+            staging,
+            plan.layout,
+            tasks=request.tasks,
+            drop_test_cities=request.drop_test_cities,
+            train_name=request.train_index,
+            test_name=request.test_index,
         )
     except DatasetError as exc:
         if request.require_index:
@@ -464,7 +480,10 @@ def _index(
         data.pop(key)
     info.update(data)
     progress_log.info(
-        "indexed %s layout: %d train / %d test samples%s", result.layout, result.train_samples, result.test_samples,
+        "indexed %s layout: %d train / %d test samples%s",
+        result.layout,
+        result.train_samples,
+        result.test_samples,
         f", {result.generated_labels} trainId labels generated" if result.generated_labels else "",
     )
     return info, request.train_index, request.test_index
@@ -515,7 +534,11 @@ def provision(
             cache.record(marker, dest)
             return _result(plan, dest, marker, fetched=False)
         _refuse_foreign(dest)
-        from controller.datasets.extract import commit_staging, new_staging, remove_stale_staging
+        from controller.datasets.extract import (
+            commit_staging,
+            new_staging,
+            remove_stale_staging,
+        )
 
         for stale in remove_stale_staging(dest):
             log.info("removed %s left by an interrupted run", stale)
@@ -530,8 +553,15 @@ def provision(
                 parts.append(Part(item.part.source.display, item.part.file, digest, size))
             layout = str(info.get("layout") or plan.layout or "") or None
             marker = Marker(
-                plan.name, plan.display, combined_sha256(parts), sum(p.size for p in parts), layout,
-                parts, train, test, index=info,
+                plan.name,
+                plan.display,
+                combined_sha256(parts),
+                sum(p.size for p in parts),
+                layout,
+                parts,
+                train,
+                test,
+                index=info,
             )
             marker.files, marker.bytes = write_manifest(staging)
             write_marker(staging, marker)
@@ -558,9 +588,17 @@ def request_for_testenv(config: "JobConfig") -> Request | None:
     if ds is None:
         return None
     return Request(
-        ds.url, dest=ds.path, sha256=ds.sha256, layout=ds.layout, index=True, require_index=True,
-        train_index=ds.train_index, test_index=ds.test_index, tasks=ds.tasks,
-        drop_test_cities=ds.drop_test_cities, base=ds.file.parent,
+        ds.url,
+        dest=ds.path,
+        sha256=ds.sha256,
+        layout=ds.layout,
+        index=True,
+        require_index=True,
+        train_index=ds.train_index,
+        test_index=ds.test_index,
+        tasks=ds.tasks,
+        drop_test_cities=ds.drop_test_cities,
+        base=ds.file.parent,
     )
 
 

@@ -22,6 +22,7 @@ profile of the credentials file, else anonymous; endpoint ``OBS_ENDPOINT`` (defa
 credentials file for both. Both are downloaded through a presigned GET URL, so resuming, retries and
 progress are the HTTP downloader's.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -251,6 +252,10 @@ class S3Settings:
 def s3_settings(source: Source) -> S3Settings:
     """Endpoint, region and credentials for ``source`` from the environment (see the module doc)."""
     creds_file = os.environ.get("IANVS_LAB_CREDENTIALS_FILE") or None
+    endpoint: str | None
+    access: str | None
+    secret: str | None
+    token: str | None
     if source.scheme == "obs":
         endpoint = os.environ.get("OBS_ENDPOINT") or DEFAULT_OBS_ENDPOINT
         region = os.environ.get("OBS_REGION") or _obs_region(endpoint)

@@ -3,6 +3,7 @@
 Every test runs with the cache, the user catalog and the credential variables pointed at temporary
 places (``isolated_env``), so nothing reads or writes ``~/.cache`` or ``~/.config``.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,10 +36,22 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     for name in (
-        "IANVS_LAB_CATALOG", "IANVS_LAB_CREDENTIALS_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SHARED_CREDENTIALS_FILE",
-        "AWS_CONFIG_FILE", "OBS_ACCESS_KEY_ID", "OBS_SECRET_ACCESS_KEY", "OBS_SECURITY_TOKEN", "OBS_ENDPOINT",
-        "KAGGLE_USERNAME", "KAGGLE_KEY",
+        "IANVS_LAB_CATALOG",
+        "IANVS_LAB_CREDENTIALS_FILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+        "OBS_ACCESS_KEY_ID",
+        "OBS_SECRET_ACCESS_KEY",
+        "OBS_SECURITY_TOKEN",
+        "OBS_ENDPOINT",
+        "KAGGLE_USERNAME",
+        "KAGGLE_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
@@ -72,7 +85,9 @@ def sha256(data: bytes) -> str:
 Entry = tuple[str, bytes]
 
 
-def make_zip(path: Path, files: dict[str, bytes], *, symlinks: dict[str, str] | None = None, stored: bool = False) -> Path:
+def make_zip(
+    path: Path, files: dict[str, bytes], *, symlinks: dict[str, str] | None = None, stored: bool = False
+) -> Path:
     """A zip with regular files and (unix-mode) symlink entries."""
     path.parent.mkdir(parents=True, exist_ok=True)
     method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
@@ -131,7 +146,9 @@ def tree(root: Path) -> set[str]:
 # --- small Cityscapes-format data ---------------------------------------------------------------
 
 
-def cityscapes_tree(root: Path, cities: dict[str, list[str]], *, disparity: bool = True, label: str = "gtFine_labelTrainIds") -> Path:
+def cityscapes_tree(
+    root: Path, cities: dict[str, list[str]], *, disparity: bool = True, label: str = "gtFine_labelTrainIds"
+) -> Path:
     """Empty-file Cityscapes layout: ``{split: [city, ...]}``, one image per city (index tests read no pixels)."""
     for split, names in cities.items():
         for city in names:

@@ -9,11 +9,11 @@ Run standalone (benchmarks: a separate process, so the client does not share its
 
     python tests/datasets/server.py DIR      # serves DIR with sendfile, prints "PORT <n>"
 """
+
 from __future__ import annotations
 
 import email.utils
 import hashlib
-import os
 import socket
 import sys
 import threading

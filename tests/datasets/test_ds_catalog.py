@@ -1,4 +1,5 @@
 """The built-in catalog and the user catalog that overrides it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,14 +24,20 @@ def test_builtin_catalog_names_the_public_datasets_of_the_field() -> None:
     assert catalog.names() == ["cityscapes", "cloud-robotics", "ianvs-semantic-segmentation"]
     assert catalog.get("ianvs-semantic-segmentation").url == OBS_URL  # type: ignore[union-attr]
     assert {n: catalog.get(n).layout for n in catalog.names()} == {  # type: ignore[union-attr]
-        "cityscapes": "cityscapes", "cloud-robotics": "cloud-robotics", "ianvs-semantic-segmentation": "ianvs-segmentation",
+        "cityscapes": "cityscapes",
+        "cloud-robotics": "cloud-robotics",
+        "ianvs-semantic-segmentation": "ianvs-segmentation",
     }
 
 
 def test_cityscapes_entry_explains_how_to_pull_a_local_copy() -> None:
     entry = Catalog.load(include_user=False).get("cityscapes")
     assert entry is not None and entry.url is None
-    assert [f.file for f in entry.files] == ["gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip", "disparity_trainvaltest.zip"]
+    assert [f.file for f in entry.files] == [
+        "gtFine_trainvaltest.zip",
+        "leftImg8bit_trainvaltest.zip",
+        "disparity_trainvaltest.zip",
+    ]
     assert "controller dataset pull cityscapes --from" in entry.login
 
 

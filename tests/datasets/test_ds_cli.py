@@ -1,4 +1,5 @@
 """`controller dataset ...` end to end: kill -9 and rerun, concurrent pulls, secrets, memory, commands."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,17 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import cityscapes_tree, controller_cmd, free_port, payload, sha256, subprocess_env, tree, wait_for, zip_folder
+from conftest import (
+    cityscapes_tree,
+    controller_cmd,
+    free_port,
+    payload,
+    sha256,
+    subprocess_env,
+    tree,
+    wait_for,
+    zip_folder,
+)
 from dataset_server import FileServer
 
 from controller.cli import main
@@ -41,7 +52,9 @@ def _padded_city_zip(tmp_path: Path, pad: int) -> Path:
     return zip_folder(src, tmp_path / "city.zip")
 
 
-def test_kill_9_during_download_then_rerun_resumes_and_leaves_nothing(server: FileServer, tmp_path: Path, isolated_env: Path) -> None:
+def test_kill_9_during_download_then_rerun_resumes_and_leaves_nothing(
+    server: FileServer, tmp_path: Path, isolated_env: Path
+) -> None:
     archive = _padded_city_zip(tmp_path, 3 * MiB)
     url = server.add("/city.zip", archive.read_bytes(), drip=3 * MiB)
     cmd = controller_cmd("dataset", "pull", url, "--to", str(tmp_path / "ds"))
@@ -103,9 +116,12 @@ def test_kill_9_during_extraction_then_rerun_gives_a_complete_dataset(slow_archi
 
 def test_two_concurrent_pulls_download_once_and_both_use_the_result(server: FileServer, tmp_path: Path) -> None:
     archive = _padded_city_zip(tmp_path, 2 * MiB)
-    url = server.add("/city.zip", archive.read_bytes(), drip=2 * MiB)
+    url = server.add("/city.zip", archive.read_bytes(), drip=1.5 * MiB)  # ~1.4 s: both processes overlap
     cmd = controller_cmd("dataset", "pull", url)
-    procs = [subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert outputs[0][0] == outputs[1][0]  # same dataset folder and index files
@@ -117,25 +133,49 @@ def _all_text(*folders: Path) -> str:
     return "".join(p.read_bytes().decode("latin-1") for f in folders if f.exists() for p in f.rglob("*") if p.is_file())
 
 
-def test_secrets_in_the_url_never_show_in_output_or_files(server: FileServer, tmp_path: Path, isolated_env: Path) -> None:
+def test_secrets_in_the_url_never_show_in_output_or_files(
+    server: FileServer, tmp_path: Path, isolated_env: Path
+) -> None:
     archive = _city_zip(tmp_path)
     server.add("/city.zip", archive.read_bytes(), drop_after=1000)  # also exercise the retry messages
     port = server.server_address[1]
     secret_url = f"http://alice:Pa55w0rdXYZ@127.0.0.1:{port}/city.zip?X-Amz-Credential=AKIAEXAMPLEKEY&X-Amz-Signature=deadbeefcafe"
     env = subprocess_env(AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMIK7MDENG", OBS_SECRET_ACCESS_KEY="obsSecretValue42")
-    ok = subprocess.run(controller_cmd("-v", "dataset", "pull", secret_url, "--to", str(tmp_path / "ds")),
-                        env=env, capture_output=True, text=True, timeout=60)
-    missing = subprocess.run(controller_cmd("-v", "dataset", "pull", secret_url.replace("city.zip", "nope.zip")),
-                             env=env, capture_output=True, text=True, timeout=60)
-    refused = subprocess.run(controller_cmd("-v", "dataset", "pull", secret_url.replace(str(port), str(free_port())), "--retries", "1"),
-                             env=env, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        controller_cmd("-v", "dataset", "pull", secret_url, "--to", str(tmp_path / "ds")),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    missing = subprocess.run(
+        controller_cmd("-v", "dataset", "pull", secret_url.replace("city.zip", "nope.zip")),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    refused = subprocess.run(
+        controller_cmd("-v", "dataset", "pull", secret_url.replace(str(port), str(free_port())), "--retries", "1"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     listing = subprocess.run(controller_cmd("dataset", "list"), env=env, capture_output=True, text=True, timeout=60)
     assert (ok.returncode, missing.returncode, refused.returncode) == (0, 2, 2)
     assert "HTTP 404" in missing.stderr and "Connection" in refused.stderr
     everything = "".join(r.stdout + r.stderr for r in (ok, missing, refused, listing))
     everything += _all_text(tmp_path / "ds", isolated_env)
     assert "http://***@127.0.0.1" in everything
-    for secret in ("Pa55w0rdXYZ", "alice", "AKIAEXAMPLEKEY", "deadbeefcafe", "wJalrXUtnFEMIK7MDENG", "obsSecretValue42"):
+    for secret in (
+        "Pa55w0rdXYZ",
+        "alice",
+        "AKIAEXAMPLEKEY",
+        "deadbeefcafe",
+        "wJalrXUtnFEMIK7MDENG",
+        "obsSecretValue42",
+    ):
         assert secret not in everything
 
 
@@ -151,7 +191,9 @@ def test_memory_stays_flat_while_pulling_a_large_archive(server: FileServer, tmp
         f"r = subprocess.run({cmd!r}, stdout=subprocess.DEVNULL)\n"
         "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=subprocess_env(), capture_output=True, text=True, timeout=120
+    )
     code, max_rss_kib = map(int, out.stdout.split())
     assert code == 0
     assert max_rss_kib < 100 * 1024, f"peak RSS {max_rss_kib / 1024:.0f} MiB"
@@ -160,7 +202,9 @@ def test_memory_stays_flat_while_pulling_a_large_archive(server: FileServer, tmp
 # --- the other sub-commands (in-process) ---------------------------------------------------------
 
 
-def test_list_shows_name_size_checksum_source_and_last_use(server: FileServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_shows_name_size_checksum_source_and_last_use(
+    server: FileServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     archive = _city_zip(tmp_path)
     url = server.add("/city.zip", archive.read_bytes())
     assert main(["dataset", "pull", url]) == 0
@@ -168,7 +212,12 @@ def test_list_shows_name_size_checksum_source_and_last_use(server: FileServer, t
     assert main(["dataset", "list"]) == 0
     header, row = capsys.readouterr().out.splitlines()
     assert header.split() == ["NAME", "SIZE", "SHA256", "SOURCE", "LAST", "USED", "COPIES"]
-    assert row.split()[:5] == ["city", *f"{archive.stat().st_size / 1024:.1f} KiB".split(), sha256(archive.read_bytes())[:12], url]
+    assert row.split()[:5] == [
+        "city",
+        *f"{archive.stat().st_size / 1024:.1f} KiB".split(),
+        sha256(archive.read_bytes())[:12],
+        url,
+    ]
 
 
 def test_verify_finds_a_damaged_file(server: FileServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +230,9 @@ def test_verify_finds_a_damaged_file(server: FileServer, tmp_path: Path, capsys:
     assert "ulm_000000_000019_leftImg8bit.png: size 4, expected 0" in capsys.readouterr().err
 
 
-def test_verify_finds_a_damaged_archive(server: FileServer, tmp_path: Path, isolated_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_finds_a_damaged_archive(
+    server: FileServer, tmp_path: Path, isolated_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = server.add("/city.zip", _city_zip(tmp_path).read_bytes())
     assert main(["dataset", "pull", url]) == 0
     kept = isolated_env / "city" / "archives" / "city.zip"
@@ -204,11 +255,15 @@ def test_info_describes_a_dataset_folder(tmp_path: Path, capsys: pytest.CaptureF
     assert f"train_index  {tmp_path / 'ds' / 'train-index.txt'}" in capsys.readouterr().out
 
 
-def test_rm_deletes_the_cache_entry_and_names_copies_outside(tmp_path: Path, isolated_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rm_deletes_the_cache_entry_and_names_copies_outside(
+    tmp_path: Path, isolated_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["dataset", "pull", str(_city_zip(tmp_path)), "--to", str(tmp_path / "ds")]) == 0
     assert main(["dataset", "rm", "city"]) == 0
     assert not (isolated_env / "city").exists() and (tmp_path / "ds" / MARKER).exists()
-    assert f"left in place (outside the cache; delete it yourself if unused): {tmp_path / 'ds'}" in capsys.readouterr().err
+    assert (
+        f"left in place (outside the cache; delete it yourself if unused): {tmp_path / 'ds'}" in capsys.readouterr().err
+    )
 
 
 def test_rm_of_an_unknown_name_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,7 +274,10 @@ def test_rm_of_an_unknown_name_is_bad_input(capsys: pytest.CaptureFixture[str]) 
 def test_index_command_writes_index_files_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cityscapes_tree(tmp_path / "cs", {"train": ["ulm"], "val": ["lindau"]})
     assert main(["dataset", "index", str(tmp_path / "cs"), "--layout", "cityscapes", "--tasks", "by-city"]) == 0
-    assert capsys.readouterr().out.split() == [str(tmp_path / "cs" / "train-index.txt"), str(tmp_path / "cs" / "test-index.txt")]
+    assert capsys.readouterr().out.split() == [
+        str(tmp_path / "cs" / "train-index.txt"),
+        str(tmp_path / "cs" / "test-index.txt"),
+    ]
 
 
 def test_cache_flag_overrides_the_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -235,5 +293,20 @@ def test_sha256_flag_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_synth_still_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["dataset", "synth", str(tmp_path / "s"), "--train-per-city", "1", "--test-per-city", "1", "--size", "64x32"]) == 0
+    assert (
+        main(
+            [
+                "dataset",
+                "synth",
+                str(tmp_path / "s"),
+                "--train-per-city",
+                "1",
+                "--test-per-city",
+                "1",
+                "--size",
+                "64x32",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.split()[0] == str(tmp_path / "s" / "train-index.txt")

@@ -1,4 +1,5 @@
 """The downloader against a real HTTP server that misbehaves on purpose (no mocked HTTP)."""
+
 from __future__ import annotations
 
 import json
@@ -173,28 +174,35 @@ def test_a_stalled_transfer_times_out_and_resumes(server: FileServer, tmp_path: 
 
 def test_before_body_runs_before_any_byte_is_written(server: FileServer, tmp_path: Path) -> None:
     server.add("/d.zip", payload(5000))
-    seen: list[int | None] = []
+    seen: list[tuple[int | None, int | None]] = []
 
-    def refuse(remaining: int | None) -> None:
-        seen.append(remaining)
+    def refuse(remaining: int | None, total: int | None) -> None:
+        seen.append((remaining, total))
         raise DatasetError("no room")
 
     with pytest.raises(DatasetError, match="no room"):
         _get(server, "/d.zip", tmp_path / "d.zip", before_body=refuse)
-    assert seen == [5000]
+    assert seen == [(5000, 5000)]
     assert list(tmp_path.iterdir()) == []
 
 
 def test_part_metadata_records_the_validators(server: FileServer, tmp_path: Path) -> None:
     server.add(
-        "/d.zip", payload(2 * MiB), drop_after=MiB, after=[503], etag='"v1"', last_modified="Mon, 01 Jan 2024 00:00:00 GMT"
+        "/d.zip",
+        payload(2 * MiB),
+        drop_after=MiB,
+        after=[503],
+        etag='"v1"',
+        last_modified="Mon, 01 Jan 2024 00:00:00 GMT",
     )
     with pytest.raises(DatasetError):
         _get(server, "/d.zip", tmp_path / "d.zip", policy=NO_RETRY)
     meta = json.loads((tmp_path / "d.zip.part.json").read_text())
     assert meta == {
-        "source": server.url("/d.zip"), "etag": '"v1"',
-        "last_modified": "Mon, 01 Jan 2024 00:00:00 GMT", "total": 2 * MiB,
+        "source": server.url("/d.zip"),
+        "etag": '"v1"',
+        "last_modified": "Mon, 01 Jan 2024 00:00:00 GMT",
+        "total": 2 * MiB,
     }
 
 
@@ -209,7 +217,9 @@ def test_log_progress_reports_bytes_percent_rate_and_eta(caplog: pytest.LogCaptu
     assert caplog.messages == ["d.zip: 1.0 MiB of 4.0 MiB (25%), 102.4 KiB/s, ETA 30s"]
 
 
-def test_a_slow_transfer_logs_periodic_progress_lines(server: FileServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_slow_transfer_logs_periodic_progress_lines(
+    server: FileServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     server.add("/d.zip", payload(256 * 1024), drip=512 * 1024)
     with caplog.at_level(logging.INFO, logger="controller.progress"):
         _get(server, "/d.zip", tmp_path / "d.zip", progress=LogProgress("d.zip", interval=0.1))

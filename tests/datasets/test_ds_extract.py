@@ -1,4 +1,5 @@
 """Safe extraction: every format works, every malicious archive is refused and leaves nothing behind."""
+
 from __future__ import annotations
 
 import os
@@ -94,7 +95,9 @@ def test_hardlink_escaping_the_folder_is_refused(target: str, tmp_path: Path) ->
     _refused(archive, tmp_path, "hardlink")
 
 
-@pytest.mark.parametrize(("kind", "word"), [(tarfile.CHRTYPE, "device"), (tarfile.BLKTYPE, "device"), (tarfile.FIFOTYPE, "FIFO")])
+@pytest.mark.parametrize(
+    ("kind", "word"), [(tarfile.CHRTYPE, "device"), (tarfile.BLKTYPE, "device"), (tarfile.FIFOTYPE, "FIFO")]
+)
 def test_special_files_are_refused(kind: bytes, word: str, tmp_path: Path) -> None:
     special = tarfile.TarInfo("dev/null-ish")
     special.type = kind

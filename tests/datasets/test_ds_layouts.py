@@ -1,4 +1,5 @@
 """Index generation for the Cityscapes, Ianvs segmentation-zip, Cloud-Robotics and flat layouts."""
+
 from __future__ import annotations
 
 import logging
@@ -96,7 +97,8 @@ def test_ianvs_zip_layout_indexes_train_and_val_for_training_and_test_for_testin
     ]
     samples = read_index(result.test_index)
     assert [(s.city, s.folder, s.domain) for s in samples] == [
-        ("lindau", "lindau", "cityscapes_real"), (None, "synthia_sim", None),
+        ("lindau", "lindau", "cityscapes_real"),
+        (None, "synthia_sim", None),
     ]
 
 
@@ -105,7 +107,9 @@ def test_test_split_cities_are_reported(tmp_path: Path, caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING):
         result = generate_index(tmp_path)
     assert result.train_samples == 4
-    assert any("train index uses 1 images of official Cityscapes test-split cities (bonn 1)" in m for m in caplog.messages)
+    assert any(
+        "train index uses 1 images of official Cityscapes test-split cities (bonn 1)" in m for m in caplog.messages
+    )
 
 
 def test_test_split_cities_can_be_dropped(tmp_path: Path) -> None:
@@ -132,8 +136,12 @@ def test_tasks_by_city_fall_back_to_the_folder_for_non_cityscapes_names(tmp_path
 def test_cloud_robotics_layout(tmp_path: Path) -> None:
     for split in ("train", "val", "test"):
         for scene in ("20220420_front", "20220420_garden"):
-            _touch(tmp_path, f"rgb/{split}/{scene}/00480.png", f"gtFine/{split}/{scene}/00480_TrainIds.png",
-                   f"viz/{split}/{scene}/00480.png")
+            _touch(
+                tmp_path,
+                f"rgb/{split}/{scene}/00480.png",
+                f"gtFine/{split}/{scene}/00480_TrainIds.png",
+                f"viz/{split}/{scene}/00480.png",
+            )
     result = generate_index(tmp_path, "cloud-robotics", tasks="by-folder")
     assert _lines(result.train_index) == [
         "rgb/train/20220420_front/00480.png gtFine/train/20220420_front/00480_TrainIds.png",

@@ -1,4 +1,5 @@
 """Provisioning: download -> verify -> extract -> index -> marker, and "present means no network"."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,9 @@ def _pull(source: str, dest: Path | None = None, **kw) -> object:  # type: ignor
     return provision(Request(source, dest=dest, **kw), cache=DataCache(), catalog=catalog, policy=FAST)
 
 
-def test_pull_downloads_extracts_indexes_and_marks_the_folder(server: FileServer, city_zip: Path, tmp_path: Path) -> None:
+def test_pull_downloads_extracts_indexes_and_marks_the_folder(
+    server: FileServer, city_zip: Path, tmp_path: Path
+) -> None:
     url = server.add("/city.zip", city_zip.read_bytes())
     result = _pull(url, tmp_path / "ds", sha256=sha256(city_zip.read_bytes()))
     assert result.fetched and result.path == tmp_path / "ds"
@@ -39,7 +42,9 @@ def test_pull_downloads_extracts_indexes_and_marks_the_folder(server: FileServer
     assert marker.source == url and marker.files == 9 + 2  # 3 images x 3 files + 2 index files
 
 
-def test_second_pull_is_served_from_the_marker_without_network(server: FileServer, city_zip: Path, tmp_path: Path) -> None:
+def test_second_pull_is_served_from_the_marker_without_network(
+    server: FileServer, city_zip: Path, tmp_path: Path
+) -> None:
     url = server.add("/city.zip", city_zip.read_bytes())
     _pull(url, tmp_path / "ds")
     server.stop()  # any request would now fail
@@ -56,7 +61,9 @@ def test_default_destination_is_inside_the_cache(server: FileServer, city_zip: P
     assert (isolated_env / "city" / "archives" / "city.zip").read_bytes() == city_zip.read_bytes()
 
 
-def test_a_cached_archive_is_reused_for_a_second_destination(server: FileServer, city_zip: Path, tmp_path: Path) -> None:
+def test_a_cached_archive_is_reused_for_a_second_destination(
+    server: FileServer, city_zip: Path, tmp_path: Path
+) -> None:
     url = server.add("/city.zip", city_zip.read_bytes())
     _pull(url, tmp_path / "a")
     _pull(url, tmp_path / "b")
@@ -64,7 +71,9 @@ def test_a_cached_archive_is_reused_for_a_second_destination(server: FileServer,
     assert DataCache().load("city").copies == [str(tmp_path / "a"), str(tmp_path / "b")]  # type: ignore[union-attr]
 
 
-def test_wrong_sha256_leaves_neither_dataset_nor_archive(server: FileServer, city_zip: Path, tmp_path: Path, isolated_env: Path) -> None:
+def test_wrong_sha256_leaves_neither_dataset_nor_archive(
+    server: FileServer, city_zip: Path, tmp_path: Path, isolated_env: Path
+) -> None:
     url = server.add("/city.zip", city_zip.read_bytes())
     with pytest.raises(DatasetError, match=f"expected {'0' * 64}, got {sha256(city_zip.read_bytes())}"):
         _pull(url, tmp_path / "ds", sha256="0" * 64)
@@ -82,7 +91,9 @@ def test_an_unsafe_archive_leaves_no_dataset(server: FileServer, tmp_path: Path)
     assert not (tmp_path / "escape.txt").exists()
 
 
-def test_a_foreign_folder_at_the_destination_is_never_overwritten(server: FileServer, city_zip: Path, tmp_path: Path) -> None:
+def test_a_foreign_folder_at_the_destination_is_never_overwritten(
+    server: FileServer, city_zip: Path, tmp_path: Path
+) -> None:
     url = server.add("/city.zip", city_zip.read_bytes())
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "thesis.tex").write_text("precious")
@@ -101,7 +112,9 @@ def test_a_dataset_from_another_archive_is_replaced(server: FileServer, city_zip
     assert not any(p.name.startswith(".ds.") and "lock" not in p.name for p in tmp_path.iterdir())
 
 
-def test_changed_index_options_rewrite_the_index_without_network(server: FileServer, city_zip: Path, tmp_path: Path) -> None:
+def test_changed_index_options_rewrite_the_index_without_network(
+    server: FileServer, city_zip: Path, tmp_path: Path
+) -> None:
     url = server.add("/city.zip", city_zip.read_bytes())
     _pull(url, tmp_path / "ds")
     server.stop()
@@ -127,13 +140,22 @@ def test_local_folder_is_linked_into_place(tmp_path: Path) -> None:
 
 
 def test_archive_shipping_its_own_index_files_keeps_them(tmp_path: Path) -> None:
-    archive = make_zip(tmp_path / "x.zip", {"a.png": b"", "a_label.png": b"", "train-index.txt": b"a.png a_label.png\n",
-                                            "test-index.txt": b"a.png a_label.png\n"})
+    archive = make_zip(
+        tmp_path / "x.zip",
+        {
+            "a.png": b"",
+            "a_label.png": b"",
+            "train-index.txt": b"a.png a_label.png\n",
+            "test-index.txt": b"a.png a_label.png\n",
+        },
+    )
     result = _pull(str(archive), tmp_path / "ds", require_index=True)
     assert result.train_index.read_text() == "a.png a_label.png\n"  # type: ignore[union-attr]
 
 
-def test_unindexable_archive_warns_on_pull_and_fails_when_an_index_is_required(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_unindexable_archive_warns_on_pull_and_fails_when_an_index_is_required(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     archive = make_zip(tmp_path / "x.zip", {"readme.txt": b"hi"})
     with caplog.at_level(logging.WARNING):
         result = _pull(str(archive), tmp_path / "a")
@@ -146,7 +168,9 @@ def test_unindexable_archive_warns_on_pull_and_fails_when_an_index_is_required(t
 def test_catalog_name_uses_the_user_catalog_mirror(server: FileServer, city_zip: Path, tmp_path: Path) -> None:
     url = server.add("/mirror/city.zip", city_zip.read_bytes())
     user = tmp_path / "catalog.yaml"
-    user.write_text(f"datasets:\n  lab-city:\n    url: {url}\n    sha256: {sha256(city_zip.read_bytes())}\n    layout: cityscapes\n")
+    user.write_text(
+        f"datasets:\n  lab-city:\n    url: {url}\n    sha256: {sha256(city_zip.read_bytes())}\n    layout: cityscapes\n"
+    )
     result = _pull("lab-city", catalog=Catalog.load(user))
     assert result.name == "lab-city" and result.marker.layout == "cityscapes"
 
@@ -161,7 +185,11 @@ def test_multi_archive_entry_extracts_every_part_into_one_tree(tmp_path: Path) -
         "datasets:\n  cityscapes:\n    files: [gtFine_trainvaltest.zip, leftImg8bit_trainvaltest.zip, disparity_trainvaltest.zip]\n"
     )
     result = _pull("cityscapes", from_=str(downloads), catalog=Catalog.load(user))
-    assert [p.file for p in result.marker.parts] == ["gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip", "disparity_trainvaltest.zip"]
+    assert [p.file for p in result.marker.parts] == [
+        "gtFine_trainvaltest.zip",
+        "leftImg8bit_trainvaltest.zip",
+        "disparity_trainvaltest.zip",
+    ]
     assert len(read_index(result.train_index)[0].inputs) == 2  # rgb + disparity from two different zips
 
 
@@ -171,7 +199,9 @@ def test_cityscapes_without_a_local_copy_explains_the_login(tmp_path: Path) -> N
 
 
 def test_unknown_name_lists_the_catalog(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="not a catalog name \\(known: cityscapes, cloud-robotics, ianvs-semantic-segmentation\\)"):
+    with pytest.raises(
+        DatasetError, match="not a catalog name \\(known: cityscapes, cloud-robotics, ianvs-semantic-segmentation\\)"
+    ):
         _pull("citiscapes")
 
 

@@ -1,4 +1,5 @@
 """s3:// and obs:// against a local S3-compatible server (moto in server mode), started by the test."""
+
 from __future__ import annotations
 
 import subprocess
@@ -6,7 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FAST, cityscapes_tree, controller_cmd, free_port, sha256, subprocess_env, zip_folder
+from conftest import (
+    FAST,
+    cityscapes_tree,
+    controller_cmd,
+    free_port,
+    sha256,
+    subprocess_env,
+    zip_folder,
+)
 
 from controller.datasets.cache import DataCache
 from controller.datasets.catalog import Catalog
@@ -35,15 +44,18 @@ def bucket(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str
     """Bucket 'datasets' holding city.zip; returns (bucket, archive bytes)."""
     tmp = tmp_path_factory.mktemp("s3src")
     archive = zip_folder(cityscapes_tree(tmp / "src", {"train": ["ulm"], "val": ["lindau"]}), tmp / "city.zip")
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
-                          region_name="us-east-1")
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS, aws_secret_access_key=SECRET, region_name="us-east-1"
+    )
     client.create_bucket(Bucket="datasets")
     client.put_object(Bucket="datasets", Key="cityscapes/city.zip", Body=archive.read_bytes())
     return "datasets", archive.read_bytes()
 
 
 def _pull(source: str, dest: Path) -> object:
-    return provision(Request(source, dest=dest), cache=DataCache(), catalog=Catalog.load(include_user=False), policy=FAST)
+    return provision(
+        Request(source, dest=dest), cache=DataCache(), catalog=Catalog.load(include_user=False), policy=FAST
+    )
 
 
 def test_s3_url_with_credentials_from_the_environment(
@@ -102,12 +114,21 @@ def test_missing_object_is_a_final_error_naming_the_s3_url(
 def test_s3_credentials_never_show_in_verbose_output(endpoint: str, bucket: tuple[str, bytes], tmp_path: Path) -> None:
     env = subprocess_env(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID=ACCESS, AWS_SECRET_ACCESS_KEY=SECRET)
     runs = [
-        subprocess.run(controller_cmd("-v", "dataset", "pull", f"s3://datasets/{key}", "--to", str(tmp_path / key)),
-                       env=env, capture_output=True, text=True, timeout=60)
+        subprocess.run(
+            controller_cmd("-v", "dataset", "pull", f"s3://datasets/{key}", "--to", str(tmp_path / key)),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         for key in ("cityscapes/city.zip", "missing.zip")
     ]
     assert [r.returncode for r in runs] == [0, 2]
     text = "".join(r.stdout + r.stderr for r in runs)
-    files = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".txt", ".tsv"))
+    files = "".join(
+        p.read_text(errors="replace")
+        for p in tmp_path.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".txt", ".tsv")
+    )
     assert ACCESS not in text + files and SECRET not in text + files
     assert "s3://datasets/missing.zip: HTTP 404" in text

@@ -1,11 +1,18 @@
 """Sources: parsing every supported kind, and showing them without their secrets."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from controller.datasets.sources import Redactor, basic_auth, parse_source, redact_url, s3_settings
+from controller.datasets.sources import (
+    Redactor,
+    basic_auth,
+    parse_source,
+    redact_url,
+    s3_settings,
+)
 from controller.errors import DatasetError
 
 
@@ -91,9 +98,16 @@ def test_obs_settings_come_from_obs_variables(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize(
     ("endpoint", "style"),
-    [("http://127.0.0.1:9000", "path"), ("http://localhost:9000", "path"), ("https://s3.example.org", "auto"), (None, "auto")],
+    [
+        ("http://127.0.0.1:9000", "path"),
+        ("http://localhost:9000", "path"),
+        ("https://s3.example.org", "auto"),
+        (None, "auto"),
+    ],
 )
-def test_local_endpoints_use_path_style_addressing(endpoint: str | None, style: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_endpoints_use_path_style_addressing(
+    endpoint: str | None, style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     assert s3_settings(parse_source("s3://b/k")).addressing == style
@@ -107,7 +121,9 @@ def test_local_endpoints_use_path_style_addressing(endpoint: str | None, style: 
         ("https://example.org/d.zip", None),
     ],
 )
-def test_kaggle_token_from_the_environment_only_for_kaggle(url: str, expected: tuple[str, str] | None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kaggle_token_from_the_environment_only_for_kaggle(
+    url: str, expected: tuple[str, str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KAGGLE_USERNAME", "me")
     monkeypatch.setenv("KAGGLE_KEY", "kagglekey1")
     assert basic_auth(parse_source(url)) == expected
