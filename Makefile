@@ -8,6 +8,9 @@ DEMO_DATA := $(DEMO_DIR)/data
 
 .PHONY: demo test venv clean
 
+# testenv-build/up/down/status/images: the real Kubernetes control plane and Docker images the tests use
+include mk/testenv.mk
+
 demo: $(STAMP)
 	@test -f $(DEMO_DATA)/train-index.txt || $(VENV)/bin/controller dataset synth $(DEMO_DATA)
 	$(VENV)/bin/controller run $(DEMO_DIR)/benchmarkingjob.yaml

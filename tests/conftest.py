@@ -9,6 +9,9 @@ from typing import Callable
 import pytest
 import yaml
 
+# Real-infrastructure fixtures (k8s, docker_engine, base_images, labhosts) for every test folder.
+pytest_plugins = ("infra.fixtures",)
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "cityscapes-lifelong"
 

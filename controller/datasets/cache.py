@@ -131,6 +131,11 @@ class Part:
     size: int
 
 
+def _with_parts(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored record with its ``parts`` turned back into Part objects (JSON holds plain dicts)."""
+    return {**data, "parts": [Part(**p) for p in data.get("parts", [])]}
+
+
 @dataclass
 class Marker:
     name: str
@@ -153,9 +158,7 @@ class Marker:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Marker":
-        data = dict(data)
-        data["parts"] = [Part(**p) for p in data.get("parts", [])]
-        return cls(**data)
+        return cls(**_with_parts(data))
 
 
 def read_marker(folder: Path) -> Marker | None:
@@ -246,9 +249,7 @@ class CacheEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CacheEntry":
-        data = dict(data)
-        data["parts"] = [Part(**p) for p in data.get("parts", [])]
-        return cls(**data)
+        return cls(**_with_parts(data))
 
 
 class DataCache:

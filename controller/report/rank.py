@@ -185,7 +185,7 @@ def result_row(result: CaseResult) -> dict[str, Any]:
     row["time"] = _local_time(result.finished)
     row["url"] = result.case_dir or ""
     row["status"] = result.status
-    row["error"] = _one_line(result.error)
+    row["error"] = _truncated_error(result.error)
     row["case_id"] = result.case_id
     return row
 
@@ -225,7 +225,7 @@ def _local_time(stamp: str | None) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def _one_line(error: str | None) -> str:
+def _truncated_error(error: str | None) -> str:
     if not error:
         return ""
     text = " ".join(str(error).split())

@@ -1,0 +1,25 @@
+# Test environment targets (docs/testenv.md). Included from the Makefile: `include mk/testenv.mk`.
+#   make testenv-build    build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (if needed), kind
+#   make testenv-up       start the control plane (builds on first use); KUBECONFIG=.cache/testenv/kubeconfig
+#   make testenv-down     stop what testenv-up started and delete its data
+#   make testenv-status   show components and readiness
+#   make testenv-images   Docker engine + ianvs-lab/base and ianvs-lab/labhost images
+# `make test` needs none of these: the pytest fixtures bring everything up (and the control plane down) themselves.
+
+.PHONY: testenv-build testenv-up testenv-down testenv-status testenv-images
+
+testenv-build:
+	scripts/testenv build
+
+testenv-up:
+	scripts/testenv up
+
+testenv-down:
+	scripts/testenv down
+
+testenv-status:
+	scripts/testenv status
+
+testenv-images:
+	scripts/docker-engine
+	scripts/base-image

@@ -1,0 +1,412 @@
+"""Fixtures that give tests REAL infrastructure instead of mocks (docs/testenv.md); loaded by tests/conftest.py.
+
+- ``k8s_env`` (session): brings the Kubernetes control plane up with ``scripts/testenv up`` (building the binaries
+  on first use) and, if this session started it, takes it down again at the end.
+- ``k8s`` (per test): API clients for that control plane and a fresh namespace, deleted afterwards.
+- ``docker_engine`` (session): a Docker engine that answers (``scripts/docker-engine``).
+- ``base_images`` (session): ``ianvs-lab/base`` and ``ianvs-lab/labhost`` built locally (``scripts/base-image``).
+- ``labhosts`` (per test): a factory ``labhosts(n)`` -> n systemd lab-host containers on a private, internal
+  Docker network; everything it created is removed afterwards.
+
+Why it fails instead of skipping: a test environment that silently skips proves nothing. The ONLY way to skip
+these tests is the explicit opt-out ``IANVS_LAB_SKIP_INFRA=1``, and the skip reason says so. Any component that
+cannot start turns into a test error carrying the tail of the script's output.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import pytest
+
+if TYPE_CHECKING:  # the kubernetes client is imported lazily: collecting tests must not need it
+    from kubernetes.client import ApiClient
+
+LOG = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "scripts"
+SKIP_VAR = "IANVS_LAB_SKIP_INFRA"
+STATE_DIR = REPO / ".cache" / "testenv"
+
+# A cold build of the control plane takes ~10 min on 2 cores (docs/testenv.md); leave headroom for a busy machine.
+TESTENV_UP_TIMEOUT_S = 45 * 60
+DOCKER_ENGINE_TIMEOUT_S = 10 * 60
+BASE_IMAGE_TIMEOUT_S = 30 * 60
+LABHOST_BOOT_TIMEOUT_S = 90
+
+BASE_IMAGE = "ianvs-lab/base:bookworm"
+LABHOST_IMAGE = "ianvs-lab/labhost:bookworm"
+TEST_LABEL = "ianvs-lab.test"
+
+# How a lab host runs. --privileged would be simpler but fails on VMs that lack CAP_SYS_RESOURCE ("unable to
+# apply caps"); this set is what systemd as PID 1 needs. The cgroup tree is shared with the host (cgroupns=host)
+# because systemd must manage its own slice of it.
+LABHOST_RUN_FLAGS: tuple[str, ...] = (
+    "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+)
+
+
+class InfraError(RuntimeError):
+    """An infrastructure script failed; the message carries its exit code and last output lines."""
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def skip_reason() -> str | None:
+    """The visible reason to skip infrastructure tests, or None when they must run."""
+    value = os.environ.get(SKIP_VAR, "")
+    if value in ("", "0"):
+        return None
+    return f"{SKIP_VAR}={value}: tests needing the real Kubernetes/Docker environment were skipped on request"
+
+
+def _skip_if_opted_out() -> None:
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def _live_output(config: pytest.Config) -> Iterator[None]:
+    """Let a long bring-up (cold builds: minutes) print its progress to the terminal instead of being captured."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        yield
+        return
+    with capman.global_and_fixture_disabled():
+        yield
+
+
+def run_script(config: pytest.Config, args: list[str], timeout_s: float, what: str) -> None:
+    """Run one of scripts/*, echoing its output live; raise InfraError with the output's tail when it fails.
+
+    Output is read by a thread so that a script that hangs without printing still hits ``timeout_s``.
+    """
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    with _live_output(config):
+        proc = subprocess.Popen(
+            args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
+        )
+        assert proc.stdout is not None
+
+        def pump() -> None:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                tail.append(line.rstrip("\n"))
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            rc = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            reader.join(5)
+            raise InfraError(f"{what}: `{' '.join(args)}` ran longer than {timeout_s:.0f}s:\n" + "\n".join(tail))
+        reader.join(5)
+    if rc != 0:
+        raise InfraError(f"{what}: `{' '.join(args)}` exited {rc}:\n" + "\n".join(tail))
+
+
+def docker(*args: str, timeout_s: float = 120, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the docker CLI; on failure raise with the command and its stderr (not just an exit code)."""
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout_s, input=stdin)
+    if check and proc.returncode != 0:
+        raise InfraError(f"`docker {' '.join(args)}` exited {proc.returncode}: {proc.stderr.strip()}")
+    return proc
+
+
+def unique_name(prefix: str, hint: str = "", max_len: int = 63) -> str:
+    """A DNS-1123 label ``<prefix>-<hint>-<6 hex>``: unique per call, readable in `kubectl get ns`/`docker ps`."""
+    suffix = secrets.token_hex(3)
+    hint = re.sub(r"[^a-z0-9-]+", "-", hint.lower()).strip("-")
+    room = max_len - len(prefix) - len(suffix) - 2
+    hint = hint[: max(room - 1, 0)].strip("-")
+    return f"{prefix}-{hint}-{suffix}" if hint else f"{prefix}-{suffix}"
+
+
+# --------------------------------------------------------------------------------------------- Kubernetes
+
+
+@dataclass(frozen=True)
+class K8sEnv:
+    """What ``scripts/testenv up`` wrote to .cache/testenv/env: where the control plane is and who may use it."""
+
+    kubeconfig: Path
+    restricted_kubeconfig: Path
+    restricted_namespace: str
+    restricted_service_account: str
+    api_server: str
+    kubectl: str
+    kind: str
+    k8s_version: str
+
+    @classmethod
+    def load(cls, env_file: Path) -> "K8sEnv":
+        values: dict[str, str] = {}
+        for lineno, line in enumerate(env_file.read_text().splitlines(), start=1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise InfraError(f"{env_file}:{lineno}: expected KEY=VALUE, got {line!r}")
+            values[key] = value
+        try:
+            return cls(
+                kubeconfig=Path(values["IANVS_LAB_TESTENV_KUBECONFIG"]),
+                restricted_kubeconfig=Path(values["IANVS_LAB_TESTENV_RESTRICTED_KUBECONFIG"]),
+                restricted_namespace=values["IANVS_LAB_TESTENV_RESTRICTED_NAMESPACE"],
+                restricted_service_account=values["IANVS_LAB_TESTENV_RESTRICTED_SERVICEACCOUNT"],
+                api_server=values["IANVS_LAB_TESTENV_APISERVER"],
+                kubectl=values["IANVS_LAB_TESTENV_KUBECTL"],
+                kind=values["IANVS_LAB_TESTENV_KIND"],
+                k8s_version=values["IANVS_LAB_TESTENV_K8S_VERSION"],
+            )
+        except KeyError as missing:
+            raise InfraError(f"{env_file}: key {missing} missing; re-run scripts/testenv up") from None
+
+
+@dataclass
+class K8s:
+    """API clients for the test control plane, bound to one fresh namespace (``namespace``) per test."""
+
+    env: K8sEnv
+    api: "ApiClient"
+    namespace: str
+    _extra_clients: list["ApiClient"] = field(default_factory=list)
+
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api)
+
+    @property
+    def batch(self) -> Any:
+        from kubernetes import client
+
+        return client.BatchV1Api(self.api)
+
+    @property
+    def apiextensions(self) -> Any:
+        from kubernetes import client
+
+        return client.ApiextensionsV1Api(self.api)
+
+    @property
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api)
+
+    def restricted_api(self) -> "ApiClient":
+        """A client authenticated as the restricted service account (RBAC: configmaps in its namespace only)."""
+        from kubernetes import config
+
+        api = config.new_client_from_config(config_file=str(self.env.restricted_kubeconfig))
+        self._extra_clients.append(api)
+        return api
+
+    def kubectl(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run kubectl as admin in this test's namespace (for tests that exercise CLI-driven code paths)."""
+        cmd = [self.env.kubectl, "--kubeconfig", str(self.env.kubeconfig), "-n", self.namespace, *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+
+    def close(self) -> None:
+        for api in [self.api, *self._extra_clients]:
+            api.close()
+
+
+def _testenv_is_up() -> bool:
+    return subprocess.run([str(SCRIPTS / "testenv"), "status"], cwd=REPO, capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def k8s_env(pytestconfig: pytest.Config) -> Iterator[K8sEnv]:
+    """The running control plane. Started (and stopped at the end) by this session unless it was already up."""
+    _skip_if_opted_out()
+    started_here = not _testenv_is_up()
+    if started_here:
+        try:
+            run_script(pytestconfig, [str(SCRIPTS / "testenv"), "up"], TESTENV_UP_TIMEOUT_S, "Kubernetes test environment")
+        except InfraError as err:
+            pytest.fail(f"the Kubernetes test environment did not start: {err}", pytrace=False)
+    try:
+        yield K8sEnv.load(STATE_DIR / "env")
+    finally:
+        if started_here:
+            with contextlib.suppress(InfraError):
+                run_script(pytestconfig, [str(SCRIPTS / "testenv"), "down"], 120, "Kubernetes test environment")
+
+
+@pytest.fixture
+def k8s(k8s_env: K8sEnv, request: pytest.FixtureRequest) -> Iterator[K8s]:
+    """Admin clients and a namespace of this test's own; the namespace is deleted (not awaited) afterwards."""
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=str(k8s_env.kubeconfig))
+    namespace = unique_name("t", request.node.name)
+    handle = K8s(env=k8s_env, api=api, namespace=namespace)
+    handle.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels={TEST_LABEL: "1"})))
+    try:
+        yield handle
+    finally:
+        try:
+            handle.core.delete_namespace(namespace)
+        except client.ApiException as err:
+            if err.status != 404:
+                LOG.warning("could not delete namespace %s: %s", namespace, err)
+        handle.close()
+
+
+# --------------------------------------------------------------------------------------------- Docker
+
+
+@dataclass(frozen=True)
+class DockerEngine:
+    """A Docker engine that answered ``docker info``; ``run`` is the docker CLI with readable failures."""
+
+    server_version: str
+
+    @staticmethod
+    def run(*args: str, timeout_s: float = 120, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return docker(*args, timeout_s=timeout_s, check=check, stdin=stdin)
+
+
+@dataclass(frozen=True)
+class BaseImages:
+    base: str
+    labhost: str
+
+
+@pytest.fixture(scope="session")
+def docker_engine(pytestconfig: pytest.Config) -> DockerEngine:
+    """Start (installing if needed) a Docker engine; it is left running for the next session, like a system service."""
+    _skip_if_opted_out()
+    try:
+        run_script(pytestconfig, [str(SCRIPTS / "docker-engine")], DOCKER_ENGINE_TIMEOUT_S, "Docker engine")
+    except InfraError as err:
+        pytest.fail(f"no Docker engine: {err}", pytrace=False)
+    version = docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+    return DockerEngine(server_version=version)
+
+
+@pytest.fixture(scope="session")
+def base_images(pytestconfig: pytest.Config, docker_engine: DockerEngine) -> BaseImages:
+    """ianvs-lab/base and ianvs-lab/labhost, built from Debian packages when missing or out of date."""
+    try:
+        run_script(pytestconfig, [str(SCRIPTS / "base-image")], BASE_IMAGE_TIMEOUT_S, "base images")
+    except InfraError as err:
+        pytest.fail(f"the base images could not be built: {err}", pytrace=False)
+    return BaseImages(base=BASE_IMAGE, labhost=LABHOST_IMAGE)
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One lab-host container. ``name`` is both the container name and its DNS name on ``network``."""
+
+    name: str
+    hostname: str
+    ip: str
+    network: str
+
+    def exec(self, *cmd: str, user: str | None = None, timeout_s: float = 60, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        args = ["exec", "-i"] + (["-u", user] if user else []) + [self.name, *cmd]
+        return docker(*args, timeout_s=timeout_s, check=check, stdin=stdin)
+
+
+def _wait_for_systemd(host: LabHost) -> None:
+    """Wait until systemd reports the boot finished ("running"; "degraded" still counts as booted, with a warning)."""
+    deadline = time.monotonic() + LABHOST_BOOT_TIMEOUT_S
+    state = ""
+    while time.monotonic() < deadline:
+        proc = host.exec("systemctl", "is-system-running", "--wait", check=False, timeout_s=LABHOST_BOOT_TIMEOUT_S)
+        state = proc.stdout.strip()
+        if state in ("running", "degraded"):
+            if state == "degraded":
+                failed = host.exec("systemctl", "--failed", "--no-legend", check=False).stdout.strip()
+                LOG.warning("lab host %s booted degraded; failed units: %s", host.name, failed)
+            return
+        time.sleep(0.5)  # "Failed to connect to bus" until systemd has started dbus
+    logs = docker("logs", "--tail", "30", host.name, check=False)
+    raise InfraError(f"lab host {host.name} did not boot within {LABHOST_BOOT_TIMEOUT_S}s (state {state!r}):\n{logs.stdout}{logs.stderr}")
+
+
+@dataclass
+class LabHostFactory:
+    """``labhosts(n)`` -> n booted lab hosts on one private network per test (created on first call)."""
+
+    images: BaseImages
+    test_name: str
+    network: str | None = None
+    containers: list[str] = field(default_factory=list)
+
+    def __call__(self, n: int) -> list[LabHost]:
+        if n < 1:
+            raise ValueError(f"labhosts(n): n must be >= 1, got {n}")
+        if self.network is None:
+            self.network = unique_name("ianvs-lab", self.test_name, max_len=40)
+            # --internal: the hosts reach each other (and the host reaches them), but nothing outside.
+            docker("network", "create", "--internal", "--label", f"{TEST_LABEL}=1", self.network)
+        first = len(self.containers) + 1
+        hosts = [self._start(index) for index in range(first, first + n)]
+        for host in hosts:
+            _wait_for_systemd(host)
+        return hosts
+
+    def _start(self, index: int) -> LabHost:
+        assert self.network is not None
+        hostname = f"labhost-{index}"
+        name = f"{self.network}-{hostname}"
+        docker(
+            "run", "-d", "--name", name, "--hostname", hostname, "--network", self.network,
+            "--network-alias", hostname, "--label", f"{TEST_LABEL}=1", *LABHOST_RUN_FLAGS, self.images.labhost,
+        )
+        self.containers.append(name)
+        ip = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).stdout.strip()
+        return LabHost(name=name, hostname=hostname, ip=ip, network=self.network)
+
+    def cleanup(self) -> None:
+        if self.containers:
+            docker("rm", "-f", "-v", *self.containers, check=False, timeout_s=120)
+        if self.network:
+            docker("network", "rm", self.network, check=False)
+
+
+@pytest.fixture
+def labhosts(base_images: BaseImages, request: pytest.FixtureRequest) -> Iterator[Callable[[int], list[LabHost]]]:
+    """Factory: ``hosts = labhosts(2)``. Containers and their network are removed after the test, pass or fail."""
+    factory = LabHostFactory(images=base_images, test_name=request.node.name)
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
+
+
+_FIXTURE_MARKERS = {"k8s_env": "k8s", "k8s": "k8s", "docker_engine": "docker", "base_images": "docker", "labhosts": "docker"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses a real-infrastructure fixture carries its marker, so `-m "not k8s"` selects reliably."""
+    for item in items:
+        for fixture_name in getattr(item, "fixturenames", ()):
+            marker = _FIXTURE_MARKERS.get(fixture_name)
+            if marker and not item.get_closest_marker(marker):
+                item.add_marker(getattr(pytest.mark, marker))
