@@ -49,6 +49,8 @@ LABHOST_BOOT_TIMEOUT_S = 90
 BASE_IMAGE = "ianvs-lab/base:bookworm"
 LABHOST_IMAGE = "ianvs-lab/labhost:bookworm"
 TEST_LABEL = "ianvs-lab.test"
+LABHOST_APT_REPO = "/srv/ianvs-lab-apt"
+APT_REPO_TIMEOUT_S = 15 * 60
 
 # How a lab host runs. --privileged would be simpler but fails on VMs that lack CAP_SYS_RESOURCE ("unable to
 # apply caps"); this set is what systemd as PID 1 needs. The cgroup tree is shared with the host (cgroupns=host)
@@ -349,6 +351,14 @@ def _wait_for_systemd(host: LabHost) -> None:
     raise InfraError(f"lab host {host.name} did not boot within {LABHOST_BOOT_TIMEOUT_S}s (state {state!r}):\n{logs.stdout}{logs.stderr}")
 
 
+def _use_only_the_local_apt_repo(host: LabHost) -> None:
+    """Point apt at the mounted repository, as a lab without internet points it at its own mirror."""
+    host.exec(
+        "sh", "-c",
+        f"rm -f /etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:{LABHOST_APT_REPO} ./' > /etc/apt/sources.list",
+    )
+
+
 @dataclass
 class LabHostFactory:
     """``labhosts(n)`` -> n booted lab hosts on one private network per test (created on first call)."""
@@ -358,7 +368,8 @@ class LabHostFactory:
     network: str | None = None
     containers: list[str] = field(default_factory=list)
 
-    def __call__(self, n: int) -> list[LabHost]:
+    def __call__(self, n: int, apt_repo: Path | None = None) -> list[LabHost]:
+        """Boot n hosts; with ``apt_repo`` (from ``local_apt_repo``) apt installs from that folder only."""
         if n < 1:
             raise ValueError(f"labhosts(n): n must be >= 1, got {n}")
         if self.network is None:
@@ -366,18 +377,22 @@ class LabHostFactory:
             # --internal: the hosts reach each other (and the host reaches them), but nothing outside.
             docker("network", "create", "--internal", "--label", f"{TEST_LABEL}=1", self.network)
         first = len(self.containers) + 1
-        hosts = [self._start(index) for index in range(first, first + n)]
+        hosts = [self._start(index, apt_repo) for index in range(first, first + n)]
         for host in hosts:
             _wait_for_systemd(host)
+            if apt_repo is not None:
+                _use_only_the_local_apt_repo(host)
         return hosts
 
-    def _start(self, index: int) -> LabHost:
+    def _start(self, index: int, apt_repo: Path | None) -> LabHost:
         assert self.network is not None
         hostname = f"labhost-{index}"
         name = f"{self.network}-{hostname}"
+        mounts = ["-v", f"{apt_repo}:{LABHOST_APT_REPO}:ro"] if apt_repo is not None else []
         docker(
             "run", "-d", "--name", name, "--hostname", hostname, "--network", self.network,
-            "--network-alias", hostname, "--label", f"{TEST_LABEL}=1", *LABHOST_RUN_FLAGS, self.images.labhost,
+            "--network-alias", hostname, "--label", f"{TEST_LABEL}=1", *LABHOST_RUN_FLAGS, *mounts,
+            self.images.labhost,
         )
         self.containers.append(name)
         ip = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).stdout.strip()
@@ -400,7 +415,28 @@ def labhosts(base_images: BaseImages, request: pytest.FixtureRequest) -> Iterato
         factory.cleanup()
 
 
-_FIXTURE_MARKERS = {"k8s_env": "k8s", "k8s": "k8s", "docker_engine": "docker", "base_images": "docker", "labhosts": "docker"}
+@pytest.fixture(scope="session")
+def local_apt_repo(pytestconfig: pytest.Config, base_images: BaseImages) -> Callable[..., Path]:
+    """``local_apt_repo("docker.io", ...)`` -> a flat apt repository folder with those packages and their
+    dependencies (``scripts/apt-repo``, cached per user): what a role installs on an offline lab host."""
+    built: dict[tuple[str, ...], Path] = {}
+
+    def build(*packages: str) -> Path:
+        key = tuple(sorted(set(packages)))
+        if key not in built:
+            args = [str(SCRIPTS / "apt-repo"), *key]
+            with _live_output(pytestconfig):
+                proc = subprocess.run(args, cwd=REPO, stdout=subprocess.PIPE, text=True, timeout=APT_REPO_TIMEOUT_S)
+            if proc.returncode != 0:
+                pytest.fail(f"`{' '.join(args)}` exited {proc.returncode} (its output is above)", pytrace=False)
+            built[key] = Path(proc.stdout.strip().splitlines()[-1])
+        return built[key]
+
+    return build
+
+
+_FIXTURE_MARKERS = {"k8s_env": "k8s", "k8s": "k8s", "docker_engine": "docker", "base_images": "docker", "labhosts": "docker",
+                    "local_apt_repo": "docker"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

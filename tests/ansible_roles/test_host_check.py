@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).with_name("ansible-playbook"))
 
 
 def _play(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PLAYBOOK, "site.yml", "-i", "inventories/single-host", "-e", f"host_check_report_path={tmp_path}", *extra],
+        [PLAYBOOK, "playbooks/host_check.yml", "-i", "inventories/single-host", "-e", f"host_check_report_path={tmp_path}", *extra],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
              "HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp")},

@@ -1,0 +1,75 @@
+"""The docker role, run by ansible-playbook against a lab-host container that installs from a local apt mirror."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from infra.fixtures import LabHost
+
+from .conftest import PlayResult, write_inventory
+
+# A Docker engine inside a container cannot stack overlayfs on the container's own overlay root.
+NESTED = {"docker_daemon_options": {"storage-driver": "vfs"}, "docker_users": ["lab"]}
+
+
+@pytest.fixture
+def docker_host(labhosts: Callable[..., list[LabHost]], local_apt_repo: Callable[..., Path]) -> LabHost:
+    (host,) = labhosts(1, apt_repo=local_apt_repo("docker.io"))
+    return host
+
+
+@pytest.fixture
+def first_run(docker_host: LabHost, play: Callable[..., PlayResult], tmp_path: Path) -> PlayResult:
+    inventory = write_inventory(tmp_path / "hosts.yml", {"cloud": [docker_host]})
+    result = play("playbooks/docker.yml", inventory, extra_vars=NESTED)
+    assert result.returncode == 0, result.output
+    return result
+
+
+def test_the_engine_runs_with_the_configured_storage_driver(docker_host: LabHost, first_run: PlayResult) -> None:
+    assert docker_host.exec("docker", "info", "--format", "{{.Driver}}").stdout.strip() == "vfs"
+    assert "labhost-1: Docker 20.10" in first_run.output
+
+
+def test_listed_users_use_the_engine_without_sudo(docker_host: LabHost, first_run: PlayResult) -> None:
+    proc = docker_host.exec("docker", "version", "--format", "{{.Server.Version}}", user="lab", check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_engine_is_enabled_at_boot(docker_host: LabHost, first_run: PlayResult) -> None:
+    assert docker_host.exec("systemctl", "is-enabled", "docker").stdout.strip() == "enabled"
+
+
+def test_a_second_run_changes_nothing(
+    docker_host: LabHost, first_run: PlayResult, play: Callable[..., PlayResult], tmp_path: Path
+) -> None:
+    assert first_run.recap()["labhost-1"]["changed"] > 0
+    again = play("playbooks/docker.yml", tmp_path / "hosts.yml", extra_vars=NESTED)
+    assert again.returncode == 0, again.output
+    assert again.recap()["labhost-1"]["changed"] == 0, again.output
+
+
+def test_changed_daemon_options_restart_the_engine_with_them(
+    docker_host: LabHost, first_run: PlayResult, play: Callable[..., PlayResult], tmp_path: Path
+) -> None:
+    options = {**NESTED, "docker_daemon_options": {"storage-driver": "vfs", "log-driver": "local"}}
+    result = play("playbooks/docker.yml", tmp_path / "hosts.yml", extra_vars=options)
+    assert result.returncode == 0, result.output
+    assert "RUNNING HANDLER [docker : Restart docker]" in result.output
+    assert docker_host.exec("docker", "info", "--format", "{{.LoggingDriver}}").stdout.strip() == "local"
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("docker_package_state", "absent", "docker_package_state"),
+    ("docker_users", "lab", "docker_users"),
+])
+def test_bad_role_arguments_are_refused_by_name(
+    docker_host: LabHost, play: Callable[..., PlayResult], tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    inventory = write_inventory(tmp_path / "hosts.yml", {"cloud": [docker_host]})
+    result = play("playbooks/docker.yml", inventory, extra_vars={variable: value})
+    assert result.returncode != 0
+    assert "Validating arguments against arg spec" in result.output
+    assert message in result.output
