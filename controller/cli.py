@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N", help="run N test cases in parallel (default 1)")
     run.add_argument("--resume", action="store_true", help="skip test cases that already finished successfully")
     run.add_argument("--workspace", type=Path, help="override benchmarkingjob.workspace")
+    from controller.simulation.commands import add_run_options, add_simulation_commands
+
+    add_run_options(run)
 
     validate = commands.add_parser("validate", help="check the job, testenv and algorithm files and the data they name; run nothing")
     _job_argument(validate)
@@ -45,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     from controller.datasets.commands import add_dataset_commands
 
     add_dataset_commands(commands)
+    add_simulation_commands(commands)
     return parser
 
 
@@ -60,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "dataset":
             return _dataset(args)
+        if args.command == "simulation":
+            from controller.simulation.commands import run_simulation_command
+
+            return run_simulation_command(args)
         job = args.job or args.job_file
         if job is None:
             parser.error(f"{args.command}: the benchmarkingjob.yaml path is required")
@@ -67,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(job)
         if args.command == "report":
             return _report(job, args.workspace)
-        return _run(job, args.jobs, args.resume, args.workspace)
+        return _run(job, args)
     except IanvsLabError as exc:
         log.error("%s", exc)
         return exc.exit_code
@@ -134,7 +142,7 @@ def _count_cases(config) -> int:  # type: ignore[no-untyped-def]
     return total
 
 
-def _run(job: Path, jobs: int, resume: bool, workspace: Path | None) -> int:
+def _run(job: Path, args: argparse.Namespace) -> int:
     from controller.config.loader import load_job
     from controller.plan import build_plan
     from controller.runtime.local import run_cases
@@ -145,7 +153,7 @@ def _run(job: Path, jobs: int, resume: bool, workspace: Path | None) -> int:
 
     config = provision_job_dataset(config)  # testenv dataset_url: download, verify, extract, index
     summary = check_job(config)
-    root = workspace.resolve() if workspace else config.workspace
+    root = args.workspace.resolve() if args.workspace else config.workspace
     specs = build_plan(config)
     progress = logging.getLogger("controller.progress")
     progress.info("job %s: %d test case%s on %d train / %d test samples, workspace %s",
@@ -158,7 +166,14 @@ def _run(job: Path, jobs: int, resume: bool, workspace: Path | None) -> int:
         progress.info("[%d/%d] %s %s (%s): %s %s", done, total, result.case_id, result.algorithm,
                       _hp_text(result.hyperparameters), status, detail)
 
-    results = run_cases(specs, root, jobs=jobs, resume=resume, progress=on_case)
+    if args.runtime == "simulation":
+        from controller.runtime.simulation import ClusterTarget, run_cases_in_cluster
+
+        target = ClusterTarget(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
+                               image=args.image, timeout_s=args.timeout, cleanup=args.cleanup)
+        results = run_cases_in_cluster(specs, root, target, resume=args.resume, progress=on_case)
+    else:
+        results = run_cases(specs, root, jobs=args.jobs, resume=args.resume, progress=on_case)
     _publish(config, root)
     failed = [r for r in results if not r.ok]
     if failed:

@@ -67,3 +67,10 @@ class DatasetError(IanvsLabError):
 
 class PluginError(ConfigError):
     """A plugin file or dotted module cannot be loaded, or lacks the named class/function."""
+
+
+class ClusterError(IanvsLabError):
+    """The Kubernetes cluster cannot be reached, refuses a request, or a simulation job cannot finish.
+
+    The message names the object (kind, namespace/name) and the API server's own reason.
+    """

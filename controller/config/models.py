@@ -58,7 +58,8 @@ class TestObject(Section):
 
 
 class SimulationConfig(Section):
-    """Kept for the simulation runtime; the local runtime does not read it."""
+    """Ianvs's cluster-size block (cloud/edge node counts, versions): accepted for compatibility; the lab's size
+    is set in the Ansible inventory (inventories/), not here."""
 
     cloud_number: int = Field(default=0, ge=0)
     edge_number: int = Field(default=0, ge=0)

@@ -20,6 +20,7 @@ import re
 import time
 from pathlib import Path
 
+from controller.cliargs import positive_float as _positive_float
 from controller.cliargs import positive_int as _positive_int
 from controller.cliargs import size as _size
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, DatasetError
@@ -36,16 +37,6 @@ def _byte_count(text: str) -> int:
     if match is None:
         raise argparse.ArgumentTypeError(f"expected a byte count such as 512M or 2G, got {text!r}")
     return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " "))
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

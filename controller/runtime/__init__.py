@@ -1,1 +1,1 @@
-"""Where test cases execute: in this process / a local process pool (the simulation runtime comes later)."""
+"""Where test cases execute: in this process / a local process pool, or as SimulationJobs in a cluster."""

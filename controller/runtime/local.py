@@ -29,20 +29,12 @@ def run_cases(
     progress: Progress | None = None,
 ) -> list[CaseResult]:
     """Results in the order of `specs`; `progress(done, total, result, reused)` after each case."""
-    results: dict[str, CaseResult] = {}
-    pending: list[CaseSpec] = []
     total = len(specs)
-    for spec in specs:
-        previous = read_result(case_dir(workspace, spec)) if resume else None
-        if previous is not None and previous.ok:
-            results[spec.case_id] = previous
-            _report(progress, len(results), total, previous, True)
-        else:
-            pending.append(spec)
+    results, pending = reuse_finished(specs, workspace, resume, progress)
     if jobs <= 1 or len(pending) <= 1:
         for spec in pending:
             results[spec.case_id] = run_case(spec, workspace)
-            _report(progress, len(results), total, results[spec.case_id], False)
+            report_progress(progress, len(results), total, results[spec.case_id], False)
     else:
         # spawn: each worker starts clean (no inherited plugin modules, RNG or thread state)
         context = multiprocessing.get_context("spawn")
@@ -51,10 +43,26 @@ def run_cases(
             for future in as_completed(futures):
                 spec = futures[future]
                 results[spec.case_id] = future.result()
-                _report(progress, len(results), total, results[spec.case_id], False)
+                report_progress(progress, len(results), total, results[spec.case_id], False)
     return [results[spec.case_id] for spec in specs]
 
 
-def _report(progress: Progress | None, done: int, total: int, result: CaseResult, reused: bool) -> None:
+def reuse_finished(
+    specs: Sequence[CaseSpec], workspace: Path, resume: bool, progress: Progress | None
+) -> tuple[dict[str, CaseResult], list[CaseSpec]]:
+    """With `resume`: the successful results already in `workspace` (reported as reused), and the cases to run."""
+    results: dict[str, CaseResult] = {}
+    pending: list[CaseSpec] = []
+    for spec in specs:
+        previous = read_result(case_dir(workspace, spec)) if resume else None
+        if previous is not None and previous.ok:
+            results[spec.case_id] = previous
+            report_progress(progress, len(results), len(specs), previous, True)
+        else:
+            pending.append(spec)
+    return results, pending
+
+
+def report_progress(progress: Progress | None, done: int, total: int, result: CaseResult, reused: bool) -> None:
     if progress is not None:
         progress(done, total, result, reused)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from tests.datasets.conftest import REPO
 
 from controller.datasets.catalog import Catalog
 from controller.errors import ConfigError

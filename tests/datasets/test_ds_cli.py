@@ -10,7 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import (
+from tests.datasets.conftest import (
     cityscapes_tree,
     controller_cmd,
     free_port,

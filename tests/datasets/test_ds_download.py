@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import FAST, payload, sha256
+from tests.datasets.conftest import FAST, payload, sha256
 from dataset_server import FileServer
 
 from controller.datasets.download import LogProgress, RetryPolicy, download

@@ -8,7 +8,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import make_tar, make_zip, tar_link, tree
+from tests.datasets.conftest import make_tar, make_zip, tar_link, tree
 
 from controller.datasets.extract import (
     ExtractLimits,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cityscapes_tree
+from tests.datasets.conftest import cityscapes_tree
 
 from controller.datasets.images import read_label, write_png
 from controller.datasets.index import read_index

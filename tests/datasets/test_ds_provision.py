@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import FAST, cityscapes_tree, make_zip, sha256, tree, zip_folder
+from tests.datasets.conftest import FAST, cityscapes_tree, make_zip, sha256, tree, zip_folder
 from dataset_server import FileServer
 
 from controller.datasets.cache import MANIFEST, MARKER, DataCache, read_marker

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import (
+from tests.datasets.conftest import (
     FAST,
     cityscapes_tree,
     controller_cmd,

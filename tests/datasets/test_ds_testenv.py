@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import zip_folder
+from tests.datasets.conftest import zip_folder
 from dataset_server import FileServer
 
 from controller.cli import main

@@ -1,0 +1,66 @@
+"""The simulation runtime: the same test cases, run by the Simulation Job Controller inside a cluster.
+
+Cases are submitted as SimulationJobs; results come back through ConfigMaps and are written into the local
+workspace (``<workspace>/<job>/<case-id>/result.json``) exactly where the local runtime writes them, so the
+leaderboard and the report do not know where a case ran. Models and logs stay in the controller's workspace.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from controller.plan import CaseSpec
+from controller.results import CaseResult, write_result
+from controller.runtime.case import case_dir
+from controller.runtime.local import Progress, report_progress, reuse_finished
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    kubeconfig: Path | None = None
+    context: str | None = None
+    namespace: str = "default"
+    image: str = ""
+    timeout_s: float = 3600.0
+    cleanup: bool = False
+    """delete the SimulationJobs and result ConfigMaps once their results are harvested"""
+
+
+def run_cases_in_cluster(
+    specs: Sequence[CaseSpec],
+    workspace: Path,
+    target: ClusterTarget,
+    *,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> list[CaseResult]:
+    """Results in the order of ``specs`` (as ``run_cases`` returns them)."""
+    from controller.simulation.job_admin import JobAdministrator
+    from controller.simulation.kube import api_client
+
+    results, pending = reuse_finished(specs, workspace, resume, progress)
+    if pending:
+        admin = JobAdministrator(api_client(target.kubeconfig, target.context), target.namespace)
+        admin.install_crd()
+        admin.submit(pending, target.image)
+        log.info("submitted %d simulation job%s to namespace %s; waiting for results",
+                 len(pending), "s"[: len(pending) != 1], target.namespace)
+
+        def harvest(spec: CaseSpec, result: CaseResult) -> None:
+            local = case_dir(workspace, spec)
+            result.provenance = {**result.provenance, "runtime": {
+                "kind": "simulation", "namespace": target.namespace, "controller_case_dir": result.case_dir,
+            }}
+            result.case_dir = str(local)
+            write_result(result, local)
+            results[spec.case_id] = result
+            report_progress(progress, len(results), len(specs), result, False)
+
+        admin.collect(pending, target.timeout_s, on_result=harvest)
+        if target.cleanup:
+            admin.delete(pending)
+    return [results[spec.case_id] for spec in specs]

@@ -1,0 +1,93 @@
+"""`controller simulation ...` and the simulation options of `controller run` (argument parsing stays import-cheap).
+
+    run JOB --runtime simulation [--kubeconfig F] [--namespace NS] ...   cases become SimulationJobs in a cluster
+    simulation job-controller --namespace NS --workspace DIR [--once]   the in-cluster Simulation Job Controller
+    simulation manifests [--namespace NS] [--image IMG ...]             CRD, RBAC and Deployment YAML to apply
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from controller.cliargs import positive_float
+from controller.errors import EXIT_OK
+
+log = logging.getLogger("controller.cli")
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group("simulation runtime (--runtime simulation)")
+    group.add_argument("--runtime", choices=("local", "simulation"), default="local",
+                       help="local: run cases here (default); simulation: as SimulationJobs in a Kubernetes cluster")
+    _cluster_arguments(group)
+    group.add_argument("--image", default="", help="algorithm image recorded in each SimulationJob")
+    group.add_argument("--timeout", type=positive_float, default=3600.0, metavar="SECONDS",
+                       help="give up waiting for results after this long (default 3600)")
+    group.add_argument("--cleanup", action="store_true",
+                       help="delete the SimulationJobs and result ConfigMaps after harvesting")
+
+
+def _cluster_arguments(group: "argparse._ArgumentGroup | argparse.ArgumentParser") -> None:
+    group.add_argument("--kubeconfig", type=Path, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    group.add_argument("--context", help="kubeconfig context")
+    group.add_argument("--namespace", "-n", default="default", help="namespace of the SimulationJobs (default: default)")
+
+
+def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    simulation = commands.add_parser("simulation", help="the simulation runtime: job controller and its manifests")
+    actions = simulation.add_subparsers(dest="simulation_command", metavar="ACTION", required=True)
+
+    controller = actions.add_parser("job-controller", help="run the Simulation Job Controller (in or out of the cluster)")
+    _cluster_arguments(controller)
+    controller.add_argument("--workspace", type=Path, required=True, help="where cases write models, logs and results")
+    controller.add_argument("--once", action="store_true", help="reconcile the jobs that exist now, then exit")
+
+    manifests = actions.add_parser("manifests", help="print the CRD, the job controller's RBAC and Deployment")
+    manifests.add_argument("--namespace", "-n", default="default")
+    manifests.add_argument("--image", default="ianvs-lab/controller:latest", help="job controller image")
+    manifests.add_argument("--workspace", default="/var/lib/ianvs-lab/workspace", help="workspace path (hostPath)")
+    manifests.add_argument("--host-path", action="append", default=[], metavar="PATH",
+                           help="host folder the cases read (datasets, plugins), mounted at the same path; repeatable")
+
+
+def run_simulation_command(args: argparse.Namespace) -> int:
+    if args.simulation_command == "manifests":
+        return _manifests(args)
+    return _job_controller(args)
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    import yaml
+
+    from controller.simulation import manifests
+
+    documents = [
+        manifests.crd(),
+        *manifests.job_controller_rbac(args.namespace),
+        manifests.job_controller_deployment(args.namespace, args.image, args.workspace, args.host_path),
+    ]
+    sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False))
+    return EXIT_OK
+
+
+def _job_controller(args: argparse.Namespace) -> int:
+    from controller.simulation.job_controller import JobController
+    from controller.simulation.kube import api_client
+
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (kubectl delete, Deployment rollout) ends the watch after the running case, not in its middle.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    workspace = args.workspace.resolve()
+    workspace.mkdir(parents=True, exist_ok=True)
+    controller = JobController(api_client(args.kubeconfig, args.context), args.namespace, workspace, stop_event=stop)
+    if args.once:
+        runs = controller.run_once()
+        log.info("job controller: %d case%s run", runs, "s"[: runs != 1])
+        return EXIT_OK
+    controller.run_forever()
+    return EXIT_OK

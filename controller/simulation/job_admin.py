@@ -1,0 +1,135 @@
+"""The Simulation Job Administrator: submit test cases as SimulationJobs and harvest their results.
+
+Submission is idempotent: a job that already exists with the same spec hash is left alone (its result, if any,
+is reused); one with another hash is replaced. Results are harvested by list-watching the result ConfigMaps of
+the benchmark (label selector), accepting only those written for the submitted spec hash.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from controller.errors import ClusterError
+from controller.plan import CaseSpec
+from controller.results import CaseResult
+from controller.simulation.kube import ensure_crd, list_then_watch, reason
+from controller.simulation.manifests import (
+    GROUP,
+    LABEL_CASE_ID,
+    PLURAL,
+    VERSION,
+    crd,
+    job_name,
+    simulation_job,
+    spec_hash,
+)
+from controller.simulation.result_store import result_from_configmap, result_selector, stored_spec_hash
+
+log = logging.getLogger(__name__)
+
+OnResult = Callable[[CaseSpec, CaseResult], None]
+
+
+@dataclass
+class JobAdministrator:
+    api: Any
+    namespace: str
+
+    def install_crd(self) -> None:
+        try:
+            ensure_crd(self.api, crd())
+        except ClusterError as exc:
+            raise ClusterError(f"{exc} (installing the CRD needs cluster-admin rights; an admin can run "
+                               "`controller simulation manifests | kubectl apply -f -` once)") from None
+
+    def submit(self, specs: Sequence[CaseSpec], image: str = "") -> None:
+        from kubernetes import client
+
+        custom = client.CustomObjectsApi(self.api)
+        for spec in specs:
+            body = simulation_job(spec, self.namespace, image)
+            name = body["metadata"]["name"]
+            try:
+                custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+                log.info("submitted SimulationJob %s/%s (%s)", self.namespace, name, spec.algorithm)
+            except client.ApiException as exc:
+                if exc.status != 409:
+                    raise ClusterError(f"SimulationJob {self.namespace}/{name}: {reason(exc)}") from None
+                self._replace_if_changed(custom, name, body)
+
+    def _replace_if_changed(self, custom: Any, name: str, body: dict[str, Any]) -> None:
+        current = custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+        if current["spec"].get("specHash") == body["spec"]["specHash"]:
+            log.info("SimulationJob %s/%s exists for the same spec; reusing it", self.namespace, name)
+            return
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        custom.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, body)
+        # The old status described the old spec: clear it so the controller runs the new one.
+        custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, name,
+                                                     {"status": {"phase": "Pending", "observedSpecHash": ""}})
+        log.info("SimulationJob %s/%s replaced (the case changed)", self.namespace, name)
+
+    def collect(self, specs: Sequence[CaseSpec], timeout_s: float, on_result: OnResult | None = None) -> dict[str, CaseResult]:
+        """Results by case id, as the job controller writes them; raises ClusterError naming the cases still
+        missing after ``timeout_s``."""
+        from kubernetes import client
+
+        if not specs:
+            return {}
+        wanted = {spec.case_id: (spec, spec_hash(spec)) for spec in specs}
+        results: dict[str, CaseResult] = {}
+        deadline = time.monotonic() + timeout_s
+        core = client.CoreV1Api(self.api)
+
+        def done() -> bool:
+            return len(results) == len(wanted) or time.monotonic() >= deadline
+
+        benchmark = specs[0].job
+        for event in list_then_watch(
+            core.list_namespaced_config_map, stop=done, server_timeout_s=max(1, min(30, int(timeout_s))),
+            namespace=self.namespace, label_selector=result_selector(benchmark),
+        ):
+            if event.type == "DELETED":
+                continue
+            result = self._accept(event.object, wanted)
+            if result is not None and result.case_id not in results:
+                results[result.case_id] = result
+                if on_result is not None:
+                    on_result(wanted[result.case_id][0], result)
+        missing = [job_name(spec) for case_id, (spec, _) in wanted.items() if case_id not in results]
+        if missing:
+            raise ClusterError(
+                f"{len(missing)} of {len(wanted)} simulation jobs in namespace {self.namespace} gave no result within "
+                f"{timeout_s:.0f}s: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                f"(is the job controller running? `kubectl -n {self.namespace} get simulationjobs`)"
+            )
+        return results
+
+    @staticmethod
+    def _accept(configmap: dict[str, Any], wanted: dict[str, tuple[CaseSpec, str]]) -> CaseResult | None:
+        labels = configmap.get("metadata", {}).get("labels") or {}
+        case_id = labels.get(LABEL_CASE_ID)
+        if case_id not in wanted or stored_spec_hash(configmap) != wanted[case_id][1]:
+            return None  # another benchmark's case, or a result of an older version of this one
+        return result_from_configmap(configmap)
+
+    def delete(self, specs: Sequence[CaseSpec]) -> None:
+        """Remove the jobs and their result ConfigMaps (after harvesting)."""
+        from kubernetes import client
+
+        custom = client.CustomObjectsApi(self.api)
+        core = client.CoreV1Api(self.api)
+        for spec in specs:
+            body = simulation_job(spec, self.namespace)
+            for call in (
+                lambda: custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body["metadata"]["name"]),
+                lambda: core.delete_namespaced_config_map(body["spec"]["resultConfigMap"], self.namespace),
+            ):
+                try:
+                    call()
+                except client.ApiException as exc:
+                    if exc.status != 404:
+                        raise ClusterError(f"deleting {body['metadata']['name']}: {reason(exc)}") from None

@@ -1,0 +1,135 @@
+"""Kubernetes manifests of the simulation runtime, rendered from the Jinja templates in ``templates/simulation``.
+
+The controller renders, then submits with the kubernetes client; ``controller simulation manifests`` prints the
+same documents for ``kubectl apply`` or the Ansible role that deploys the job controller.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller.plan import CaseSpec, config_hash
+
+GROUP = "simulation.ianvs-lab.io"
+VERSION = "v1alpha1"
+PLURAL = "simulationjobs"
+KIND = "SimulationJob"
+CRD_NAME = f"{PLURAL}.{GROUP}"
+# The proposal's name for the result ConfigMap; one ConfigMap per case (``<prefix>-<case id>``), because a single
+# shared ConfigMap would hit the 1 MiB object limit and make every writer race on its resourceVersion.
+RESULT_CONFIGMAP_PREFIX = "ianvs-simulation-job-result"
+LABEL_BENCHMARK = "ianvs-lab.io/benchmark"
+LABEL_CASE_ID = "ianvs-lab.io/case-id"
+LABEL_COMPONENT = "ianvs-lab.io/component"
+RESULT_COMPONENT = "simulation-job-result"
+JOB_CONTROLLER_SERVICE_ACCOUNT = "ianvs-simulation-job-controller"
+
+_DNS_LABEL_MAX = 63
+
+
+def templates_dir() -> Path:
+    """``templates/`` of this checkout (``IANVS_LAB_TEMPLATES`` overrides, e.g. inside an image)."""
+    override = os.environ.get("IANVS_LAB_TEMPLATES")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "templates"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir() / "simulation"),
+        undefined=jinja2.StrictUndefined,  # a missing value is an error, not an empty string in a manifest
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - YAML, not HTML
+    )
+
+
+def render(template: str, **values: Any) -> list[dict[str, Any]]:
+    """Render one template into its YAML documents (empty documents dropped)."""
+    text = _environment().get_template(template).render(group=GROUP, version=VERSION, **values)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def dns_label(text: str, max_len: int = _DNS_LABEL_MAX) -> str:
+    """``text`` as a DNS-1123 label; too long or changed by cleaning -> shortened with a hash suffix (stays unique)."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "x"
+    if cleaned == text and len(cleaned) <= max_len:
+        return cleaned
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{cleaned[: max_len - 9].rstrip('-')}-{digest}"
+
+
+def job_name(spec: CaseSpec) -> str:
+    return dns_label(f"{spec.job}-{spec.case_id}")
+
+
+def result_configmap_name(case_id: str) -> str:
+    return f"{RESULT_CONFIGMAP_PREFIX}-{case_id}"
+
+
+def benchmark_label(benchmark: str) -> str:
+    """Label value naming a benchmarking job (label values: <= 63 chars of [A-Za-z0-9._-])."""
+    return dns_label(benchmark)
+
+
+def spec_hash(spec: CaseSpec) -> str:
+    return config_hash(spec)
+
+
+def crd() -> dict[str, Any]:
+    (document,) = render("simulationjob-crd.yaml.j2")
+    return document
+
+
+def simulation_job(spec: CaseSpec, namespace: str, image: str = "") -> dict[str, Any]:
+    (document,) = render(
+        "simulationjob.yaml.j2",
+        name=job_name(spec),
+        namespace=namespace,
+        labels={"benchmark": LABEL_BENCHMARK, "case_id": LABEL_CASE_ID},
+        benchmark=spec.job,
+        benchmark_label=benchmark_label(spec.job),
+        case_id=spec.case_id,
+        spec_hash=spec_hash(spec),
+        algorithm=spec.algorithm,
+        image=image,
+        result_configmap=result_configmap_name(spec.case_id),
+        case=spec.to_dict(),
+    )
+    return document
+
+
+def job_controller_rbac(namespace: str, service_account: str = JOB_CONTROLLER_SERVICE_ACCOUNT) -> list[dict[str, Any]]:
+    return render("job-controller-rbac.yaml.j2", namespace=namespace, service_account=service_account)
+
+
+def job_controller_deployment(
+    namespace: str,
+    image: str,
+    workspace: str,
+    host_paths: list[str] | None = None,
+    *,
+    service_account: str = JOB_CONTROLLER_SERVICE_ACCOUNT,
+    image_pull_policy: str = "IfNotPresent",
+    node_selector: dict[str, str] | None = None,
+    tolerations: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    (document,) = render(
+        "job-controller-deployment.yaml.j2",
+        namespace=namespace,
+        image=image,
+        workspace=workspace,
+        host_paths=sorted(set(host_paths or [])),
+        service_account=service_account,
+        image_pull_policy=image_pull_policy,
+        node_selector=node_selector or {},
+        tolerations=tolerations or [],
+    )
+    return document

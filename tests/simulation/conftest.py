@@ -1,0 +1,105 @@
+"""Fixtures for the simulation runtime: test-case specs from the example job, the CRD on the test control plane,
+and clients/kubeconfigs that act as the job controller's own service account (so its RBAC Role is exercised)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from tests.conftest import keep_algorithms
+from infra.fixtures import K8s
+
+FAST = ("pixel-softmax-kb", "majority-class")
+
+
+@pytest.fixture
+def fast_job(job_dir: Path) -> Path:
+    """The example job on the tiny dataset with its two fastest algorithms."""
+    keep_algorithms(job_dir, *FAST)
+    return job_dir / "benchmarkingjob.yaml"
+
+
+@pytest.fixture
+def specs(fast_job: Path) -> list[Any]:
+    from controller.config.loader import load_job
+    from controller.plan import build_plan
+
+    return build_plan(load_job(fast_job))
+
+
+@pytest.fixture(scope="session")
+def simulation_crd(k8s_env: Any) -> None:
+    """The SimulationJob CRD, installed once per session on the test control plane (it is cluster-scoped)."""
+    from kubernetes import config
+
+    from controller.simulation.kube import ensure_crd
+    from controller.simulation.manifests import crd
+
+    api = config.new_client_from_config(config_file=str(k8s_env.kubeconfig))
+    try:
+        ensure_crd(api, crd())
+    finally:
+        api.close()
+
+
+def _token(k8s: K8s, service_account: str) -> str:
+    from kubernetes import client
+
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
+    return k8s.core.create_namespaced_service_account_token(service_account, k8s.namespace, request).status.token
+
+
+def _admin_cluster(k8s: K8s) -> dict[str, Any]:
+    kubeconfig = yaml.safe_load(k8s.env.kubeconfig.read_text())
+    return kubeconfig["clusters"][0]["cluster"]
+
+
+@pytest.fixture
+def controller_account(k8s: K8s, simulation_crd: None) -> str:
+    """The job controller's ServiceAccount, Role and RoleBinding from templates/simulation, in the test namespace."""
+    from controller.simulation.kube import apply
+    from controller.simulation.manifests import JOB_CONTROLLER_SERVICE_ACCOUNT, job_controller_rbac
+
+    for document in job_controller_rbac(k8s.namespace):
+        apply(k8s.api, document)
+    return JOB_CONTROLLER_SERVICE_ACCOUNT
+
+
+@pytest.fixture
+def controller_api(k8s: K8s, controller_account: str) -> Any:
+    """An API client authenticated as the job controller's service account."""
+    from kubernetes import client
+
+    cluster = _admin_cluster(k8s)
+    configuration = client.Configuration()
+    configuration.host = cluster["server"]
+    configuration.ssl_ca_cert = cluster["certificate-authority"]
+    token = _token(k8s, controller_account)
+    # client >= 36 reads "BearerToken", older ones "authorization"; both are set so either works
+    configuration.api_key = {"BearerToken": token, "authorization": token}
+    configuration.api_key_prefix = {"BearerToken": "Bearer", "authorization": "Bearer"}
+    api = client.ApiClient(configuration)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def controller_kubeconfig(k8s: K8s, controller_account: str, tmp_path: Path) -> Path:
+    """A kubeconfig file for the job controller's service account (for `controller simulation job-controller`)."""
+    cluster = _admin_cluster(k8s)
+    document = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "testenv", "cluster": cluster}],
+        "users": [{"name": controller_account, "user": {"token": _token(k8s, controller_account)}}],
+        "contexts": [{"name": "controller", "context": {"cluster": "testenv", "user": controller_account,
+                                                        "namespace": k8s.namespace}}],
+        "current-context": "controller",
+    }
+    path = tmp_path / "controller.kubeconfig"
+    path.write_text(yaml.safe_dump(document))
+    path.chmod(0o600)
+    return path
+
+

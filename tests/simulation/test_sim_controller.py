@@ -1,0 +1,135 @@
+"""The Simulation Job Controller and Administrator against the real control plane (tests/infra/fixtures.py).
+
+The controller acts as its own service account with the Role from templates/simulation, so a permission the
+Role lacks fails these tests exactly as it would fail in a cluster.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.errors import ClusterError
+from controller.plan import CaseSpec
+from controller.runtime.case import run_case
+from controller.simulation.job_admin import JobAdministrator
+from controller.simulation.job_controller import JobController
+from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_name, simulation_job
+from infra.fixtures import K8s
+
+
+def _job(k8s: K8s, spec: CaseSpec) -> dict[str, Any]:
+    return k8s.custom.get_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec))
+
+
+def _controller(api: Any, k8s: K8s, workspace: Path) -> JobController:
+    return JobController(api, k8s.namespace, workspace)
+
+
+def test_the_api_server_enforces_the_crd_schema(k8s: K8s, simulation_crd: None, specs: list[CaseSpec]) -> None:
+    from kubernetes import client
+
+    body = simulation_job(specs[0], k8s.namespace)
+    del body["spec"]["caseId"]
+    with pytest.raises(client.ApiException) as refused:
+        k8s.custom.create_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, body)
+    assert refused.value.status == 422
+    assert "spec.caseId: Required value" in refused.value.body
+
+
+def test_a_submitted_case_runs_and_its_result_equals_the_local_run(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    spec = specs[0]
+    admin = JobAdministrator(k8s.api, k8s.namespace)
+    admin.submit([spec])
+    controller = _controller(controller_api, k8s, tmp_path / "cluster-ws")
+    assert controller.run_once() == 1
+
+    status = _job(k8s, spec)["status"]
+    assert status["phase"] == "Succeeded", status
+    results = admin.collect([spec], timeout_s=10)
+    local = run_case(spec, tmp_path / "local-ws")
+    assert results[spec.case_id].metrics == local.metrics
+    assert results[spec.case_id].matrix == local.matrix
+
+
+def test_a_finished_case_is_not_run_again_by_a_restarted_controller(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1])
+    assert _controller(controller_api, k8s, tmp_path).run_once() == 1
+    assert _controller(controller_api, k8s, tmp_path).run_once() == 0
+
+
+def test_a_lost_status_is_restored_from_the_stored_result_without_running(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    spec = specs[0]
+    JobAdministrator(k8s.api, k8s.namespace).submit([spec])
+    _controller(controller_api, k8s, tmp_path).run_once()
+    # as if the controller died after writing the ConfigMap but before setting the status
+    k8s.custom.patch_namespaced_custom_object_status(GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec),
+                                                     {"status": {"phase": "Running", "observedSpecHash": ""}})
+    controller = _controller(controller_api, k8s, tmp_path)
+    assert controller.run_once() == 0
+    assert _job(k8s, spec)["status"]["phase"] == "Succeeded"
+
+
+def test_resubmitting_the_same_cases_keeps_the_jobs(k8s: K8s, specs: list[CaseSpec]) -> None:
+    admin = JobAdministrator(k8s.api, k8s.namespace)
+    admin.submit(specs)
+    versions = {job_name(s): _job(k8s, s)["metadata"]["resourceVersion"] for s in specs}
+    admin.submit(specs)
+    assert {job_name(s): _job(k8s, s)["metadata"]["resourceVersion"] for s in specs} == versions
+
+
+def test_a_job_edited_by_hand_fails_with_a_reason_instead_of_running(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    spec = specs[0]
+    body = simulation_job(spec, k8s.namespace)
+    body["spec"]["case"]["seed"] = spec.seed + 1  # no longer the case its id and hash describe
+    k8s.custom.create_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, body)
+    controller = _controller(controller_api, k8s, tmp_path)
+    assert controller.run_once() == 0
+    status = _job(k8s, spec)["status"]
+    assert status["phase"] == "Failed"
+    assert "does not match spec.caseId/spec.specHash" in status["message"]
+    result = JobAdministrator(k8s.api, k8s.namespace).collect([spec], timeout_s=10)[spec.case_id]
+    assert not result.ok and "does not match" in (result.error or "")
+
+
+def test_a_failing_case_is_reported_failed_with_its_error(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    import dataclasses
+
+    spec = specs[0]
+    broken = dataclasses.replace(spec, testenv=dataclasses.replace(spec.testenv, test_index=str(tmp_path / "gone.txt")))
+    from controller.plan import _with_id  # the id must match the content, as build_plan makes it
+
+    broken = _with_id(broken)
+    JobAdministrator(k8s.api, k8s.namespace).submit([broken])
+    _controller(controller_api, k8s, tmp_path).run_once()
+    status = _job(k8s, broken)["status"]
+    assert status["phase"] == "Failed"
+    assert "gone.txt" in status["message"]
+
+
+def test_waiting_for_results_nobody_produces_times_out_naming_the_jobs(
+    k8s: K8s, simulation_crd: None, specs: list[CaseSpec]
+) -> None:
+    admin = JobAdministrator(k8s.api, k8s.namespace)
+    admin.submit(specs[:1])
+    with pytest.raises(ClusterError, match=rf"1 of 1 simulation jobs .* gave no result within 2s: {job_name(specs[0])}"):
+        admin.collect(specs[:1], timeout_s=2)
+
+
+def test_the_controller_account_cannot_touch_other_namespaces(controller_api: Any) -> None:
+    from kubernetes import client
+
+    with pytest.raises(client.ApiException) as refused:
+        client.CustomObjectsApi(controller_api).list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)
+    assert refused.value.status == 403

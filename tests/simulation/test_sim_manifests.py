@@ -1,0 +1,111 @@
+"""SimulationJob manifests and result ConfigMaps, rendered from templates/simulation (no cluster needed)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from controller.errors import ClusterError
+from controller.plan import CaseSpec
+from controller.results import CaseResult
+from controller.simulation import manifests
+from controller.simulation.result_store import (
+    MAX_RESULT_BYTES,
+    result_configmap,
+    result_from_configmap,
+    stored_spec_hash,
+)
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def test_crd_defines_a_namespaced_simulationjob_with_a_status_subresource() -> None:
+    crd = manifests.crd()
+    assert crd["metadata"]["name"] == "simulationjobs.simulation.ianvs-lab.io"
+    assert crd["spec"]["scope"] == "Namespaced"
+    (version,) = crd["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    spec_schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec_schema["required"] == ["benchmark", "caseId", "specHash", "algorithm", "case"]
+
+
+def test_simulation_job_carries_the_case_that_runs_locally(specs: list[CaseSpec]) -> None:
+    spec = specs[0]
+    job = manifests.simulation_job(spec, "lab", image="ianvs-lab/algo:1")
+    assert job["kind"] == "SimulationJob" and job["metadata"]["namespace"] == "lab"
+    assert job["spec"]["caseId"] == spec.case_id
+    assert job["spec"]["specHash"] == manifests.spec_hash(spec)
+    assert job["spec"]["image"] == "ianvs-lab/algo:1"
+    assert job["spec"]["resultConfigMap"] == f"ianvs-simulation-job-result-{spec.case_id}"
+    assert CaseSpec.from_dict(job["spec"]["case"]) == spec
+
+
+def test_every_case_of_a_job_gets_its_own_name(specs: list[CaseSpec]) -> None:
+    names = {manifests.simulation_job(spec, "lab")["metadata"]["name"] for spec in specs}
+    assert len(names) == len(specs)
+
+
+@pytest.mark.parametrize("text", [
+    "cityscapes-lifelong-abc123",
+    "Cityscapes_Lifelong.Job",
+    "a" * 100,
+    "--weird--",
+    "ünïcode job",
+])
+def test_names_are_dns_labels(text: str) -> None:
+    label = manifests.dns_label(text)
+    assert DNS_LABEL.match(label) and len(label) <= 63
+
+
+def test_names_that_clean_up_the_same_stay_distinct() -> None:
+    assert manifests.dns_label("job_a") != manifests.dns_label("job.a")
+    assert manifests.dns_label("x" * 70 + "1") != manifests.dns_label("x" * 70 + "2")
+
+
+def test_rbac_lets_the_controller_read_jobs_set_status_and_write_configmaps_only() -> None:
+    account, role, binding = manifests.job_controller_rbac("lab")
+    assert (account["kind"], role["kind"], binding["kind"]) == ("ServiceAccount", "Role", "RoleBinding")
+    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"]) for r in role["rules"]}
+    assert rules == {
+        (("simulation.ianvs-lab.io",), ("simulationjobs",)): {"get", "list", "watch"},
+        (("simulation.ianvs-lab.io",), ("simulationjobs/status",)): {"get", "patch", "update"},
+        (("",), ("configmaps",)): {"get", "list", "watch", "create", "update"},
+    }
+    assert binding["subjects"][0]["name"] == account["metadata"]["name"]
+
+
+def test_deployment_mounts_workspace_and_host_paths_at_the_same_paths() -> None:
+    deployment = manifests.job_controller_deployment("lab", "ianvs-lab/controller:1", "/srv/ws", ["/data", "/plugins"])
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m.get("readOnly", False) for m in container["volumeMounts"]}
+    assert mounts == {"/srv/ws": False, "/data": True, "/plugins": True}
+    assert container["args"][:2] == ["simulation", "job-controller"]
+    assert pod["serviceAccountName"] == manifests.JOB_CONTROLLER_SERVICE_ACCOUNT
+
+
+def _result(**changes: Any) -> CaseResult:
+    fields: dict[str, Any] = dict(case_id="0123456789ab", job="cityscapes-lifelong", algorithm="majority-class",
+                                  paradigm="lifelonglearning", modules={"basemodel": "Majority"},
+                                  hyperparameters={}, metrics={"mIoU": 0.25, "BWT": None})
+    return CaseResult(**{**fields, **changes})
+
+
+def test_a_result_survives_the_configmap_round_trip() -> None:
+    result = _result()
+    configmap = result_configmap(result, "lab", "f" * 64)
+    assert configmap["metadata"]["labels"]["ianvs-lab.io/case-id"] == result.case_id
+    assert stored_spec_hash(configmap) == "f" * 64
+    assert result_from_configmap(configmap) == result
+
+
+def test_a_result_too_large_for_a_configmap_is_a_clear_error() -> None:
+    result = _result(rounds=[{"blob": "x" * MAX_RESULT_BYTES}])
+    with pytest.raises(ClusterError, match="result of case 0123456789ab is .* bytes; a ConfigMap holds at most"):
+        result_configmap(result, "lab", "f" * 64)
+
+
+def test_an_unreadable_result_configmap_names_itself() -> None:
+    with pytest.raises(ClusterError, match="ConfigMap broken: not a readable case result"):
+        result_from_configmap({"metadata": {"name": "broken"}, "data": {"result.json": "{"}})
