@@ -46,6 +46,7 @@ def _environment() -> Any:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir() / "simulation"),
         undefined=jinja2.StrictUndefined,  # a missing value is an error, not an empty string in a manifest
+        trim_blocks=True,  # as Ansible's template lookup renders them (roles/simulation_controller)
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - YAML, not HTML
     )
