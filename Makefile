@@ -24,7 +24,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,rfnet]'
+	$(PY) -m pip install --quiet -e '.[test,rfnet,lab]'
 	@touch $(STAMP)
 
 clean:

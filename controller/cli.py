@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dataset_commands(commands)
     add_simulation_commands(commands)
+    from controller.lab.commands import add_lab_commands
+
+    add_lab_commands(commands)
     return parser
 
 
@@ -64,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "dataset":
             return _dataset(args)
+        if args.command == "lab":
+            from controller.lab.commands import run_lab_command
+
+            return run_lab_command(args)
         if args.command == "simulation":
             from controller.simulation.commands import run_simulation_command
 

@@ -1,0 +1,5 @@
+"""The Simulation System Administrator: check lab hosts and build the lab by running this repository's Ansible
+playbooks through ansible-runner, then reading their results (per-host stats, failed tasks, host_check reports).
+
+Ansible owns host state; this package never does what a role does — it runs roles and reports.
+"""

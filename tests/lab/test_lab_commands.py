@@ -1,0 +1,105 @@
+"""`controller lab check|up`: the Simulation System Administrator runs the playbooks through ansible-runner."""
+from __future__ import annotations
+
+import glob
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from ansible_roles.conftest import write_inventory
+from controller.errors import ConfigError
+from controller.lab.commands import parse_extra_vars
+from controller.lab.runner import run_playbook
+from infra.fixtures import DockerEngine, LabHost
+
+CONTROLLER = [sys.executable, "-m", "controller"]
+RELAXED = ["-e", "host_check_min_memory_mb=512", "-e", "host_check_min_disk_gb=1", "-e", "host_check_min_cpus=1"]
+
+
+def _lab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CONTROLLER, "lab", *args], capture_output=True, text=True, timeout=900)
+
+
+def test_check_prints_every_check_of_every_host_and_passes() -> None:
+    proc = _lab("check", *RELAXED)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["host", "check", "value", "required", "ok"]
+    assert [line.split()[1] for line in lines[1:]] == ["cpus", "memory_mb", "disk_gb", "os_family"]
+    assert all(line.split()[-1] == "yes" for line in lines[1:])
+
+
+def test_a_failed_check_is_named_and_exits_1() -> None:
+    proc = _lab("check", "-e", "host_check_min_cpus=4096")
+    assert proc.returncode == 1
+    assert "error: localhost: cpus is" in proc.stderr and "needs 4096" in proc.stderr
+
+
+def test_a_missing_inventory_is_bad_input() -> None:
+    proc = _lab("check", "-i", "/nonexistent/inventory")
+    assert proc.returncode == 2
+    assert "error: /nonexistent/inventory: no such inventory file or folder" in proc.stderr
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    (["a=1"], {"a": 1}),
+    (["flag=true", "name=lab"], {"flag": True, "name": "lab"}),
+    (["paths=[/a, /b]"], {"paths": ["/a", "/b"]}),
+    (["empty="], {"empty": ""}),
+    (["a=1", "a=2"], {"a": 2}),
+])
+def test_extra_vars_are_parsed_like_ansible_playbook_does(values: list[str], expected: dict[str, Any]) -> None:
+    assert parse_extra_vars(values) == expected
+
+
+def test_extra_vars_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "vars.yml").write_text("docker_users: [lab]\n")
+    assert parse_extra_vars([f"@{tmp_path / 'vars.yml'}"]) == {"docker_users": ["lab"]}
+
+
+@pytest.mark.parametrize("value", ["novalue", "1a=2", "=x"])
+def test_malformed_extra_vars_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="expected VAR=VALUE or @FILE"):
+        parse_extra_vars([value])
+
+
+def test_no_runner_files_and_no_secret_are_left_behind(tmp_path: Path) -> None:
+    before = set(glob.glob(f"{tempfile.gettempdir()}/ianvs-lab-ansible-*"))
+    run = run_playbook("playbooks/host_check.yml", Path("inventories/single-host").resolve(),
+                       extravars={"host_check_min_memory_mb": 512, "host_check_min_disk_gb": 1,
+                                  "lab_api_token": "s3cr3t-t0ken-value"})
+    assert run.ok, run
+    assert set(glob.glob(f"{tempfile.gettempdir()}/ianvs-lab-ansible-*")) == before
+    assert run.stats["localhost"]["failed"] == 0 and run.stats["localhost"]["ok"] > 0
+
+
+def test_an_unreachable_host_is_reported_as_such(docker_engine: DockerEngine, tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"lab": {"hosts": {"ghost": {
+        "ansible_connection": "community.docker.docker", "ansible_host": "no-such-container-ianvs-lab"}}}}))
+    run = run_playbook("playbooks/host_check.yml", inventory)
+    assert not run.ok
+    (failure,) = run.failures
+    assert failure.host == "ghost" and failure.unreachable
+    assert failure.task == "Gathering Facts" and failure.message.startswith("Task failed")
+
+
+def test_up_builds_a_lab_host_and_a_second_run_changes_nothing(
+    labhosts: Callable[..., list[LabHost]], local_apt_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    (host,) = labhosts(1, apt_repo=local_apt_repo("docker.io"))
+    inventory = write_inventory(tmp_path / "hosts.yml", {"cloud": [host]}, {"ansible_become": True})
+    (tmp_path / "vars.yml").write_text(yaml.safe_dump({
+        "docker_daemon_options": {"storage-driver": "vfs"}, "host_check_min_memory_mb": 512,
+        "host_check_min_disk_gb": 1, "host_check_min_cpus": 1}))
+    first = _lab("up", "-i", str(inventory), "-e", f"@{tmp_path / 'vars.yml'}")
+    assert first.returncode == 0, first.stderr
+    assert host.exec("docker", "info", "--format", "{{.Driver}}").stdout.strip() == "vfs"
+    second = _lab("up", "-i", str(inventory), "-e", f"@{tmp_path / 'vars.yml'}")
+    assert second.returncode == 0, second.stderr
+    assert "labhost-1: ok=" in second.stderr and " changed=0 " in second.stderr
