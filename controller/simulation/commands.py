@@ -3,6 +3,7 @@
     run JOB --runtime simulation [--kubeconfig F] [--namespace NS] ...   cases become SimulationJobs in a cluster
     simulation job-controller --namespace NS --workspace DIR [--once]   the in-cluster Simulation Job Controller
     simulation manifests [--namespace NS] [--image IMG ...]             CRD, RBAC and Deployment YAML to apply
+    simulation build-image [--tag T] [--base IMG] [--extras rfnet]      the image the controller runs in
 """
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
     controller.add_argument("--workspace", type=Path, required=True, help="where cases write models, logs and results")
     controller.add_argument("--once", action="store_true", help="reconcile the jobs that exist now, then exit")
 
+    image = actions.add_parser("build-image", help="build the controller image (offline: wheelhouse + local base image)")
+    image.add_argument("--tag", default=None, help="image tag (default: ianvs-lab/controller:<version>)")
+    image.add_argument("--base", default="ianvs-lab/base:bookworm", help="Debian-based image to start from")
+    image.add_argument("--extras", default="", help="package extras to include, e.g. rfnet (adds PyTorch, ~3 GB)")
+
     manifests = actions.add_parser("manifests", help="print the CRD, the job controller's RBAC and Deployment")
     manifests.add_argument("--namespace", "-n", default="default")
     manifests.add_argument("--image", default="ianvs-lab/controller:latest", help="job controller image")
@@ -57,6 +63,8 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
 def run_simulation_command(args: argparse.Namespace) -> int:
     if args.simulation_command == "manifests":
         return _manifests(args)
+    if args.simulation_command == "build-image":
+        return _build_image(args)
     return _job_controller(args)
 
 
@@ -71,6 +79,16 @@ def _manifests(args: argparse.Namespace) -> int:
         manifests.job_controller_deployment(args.namespace, args.image, args.workspace, args.host_path),
     ]
     sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False))
+    return EXIT_OK
+
+
+def _build_image(args: argparse.Namespace) -> int:
+    from controller.simulation.images import DEFAULT_TAG, build_image
+
+    extras = tuple(e.strip() for e in args.extras.split(",") if e.strip())
+    built = build_image(args.tag or DEFAULT_TAG, args.base, extras)
+    log.info("built %s (%s, %.0f MB)", built.tag, built.image_id[:19], built.size_bytes / 1e6)
+    print(built.tag)
     return EXIT_OK
 
 
