@@ -132,6 +132,8 @@ def list_then_watch(
             resource_version = listed["metadata"]["resourceVersion"]
             for item in listed.get("items", []):
                 yield Event("ADDED", item)
+                if stop():
+                    return
         watcher = watch.Watch()
         try:
             for raw in watcher.stream(
