@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
+from tests.conftest import keep_algorithms
 
 HEAVY = ("torch", "matplotlib", "numpy")
 
@@ -65,3 +66,12 @@ def test_missing_job_file_exits_2(argv: list[str], capsys: pytest.CaptureFixture
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.yaml'}: benchmarking job file not found"
+
+
+def test_cluster_options_without_the_simulation_runtime_are_flagged(
+    job_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep_algorithms(job_dir, "majority-class")
+    code = main(["run", str(job_dir / "benchmarkingjob.yaml"), "--workspace", str(tmp_path / "ws"), "--namespace", "lab"])
+    assert code == 0
+    assert "apply with --runtime simulation only" in capsys.readouterr().err

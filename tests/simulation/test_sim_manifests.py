@@ -109,3 +109,4 @@ def test_a_result_too_large_for_a_configmap_is_a_clear_error() -> None:
 def test_an_unreadable_result_configmap_names_itself() -> None:
     with pytest.raises(ClusterError, match="ConfigMap broken: not a readable case result"):
         result_from_configmap({"metadata": {"name": "broken"}, "data": {"result.json": "{"}})
+
