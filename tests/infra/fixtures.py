@@ -435,6 +435,22 @@ def local_apt_repo(pytestconfig: pytest.Config, base_images: BaseImages) -> Call
     return build
 
 
+@pytest.fixture(scope="session")
+def kind_binary(pytestconfig: pytest.Config) -> Path:
+    """The kind binary ``scripts/testenv build kind`` builds from the Go module proxy (cached per user)."""
+    _skip_if_opted_out()
+    try:
+        run_script(pytestconfig, [str(SCRIPTS / "testenv"), "build", "kind"], TESTENV_UP_TIMEOUT_S, "kind build")
+    except InfraError as err:
+        pytest.fail(f"kind could not be built: {err}", pytrace=False)
+    versions = dict(
+        line.split("=", 1) for line in (SCRIPTS / "testenv.versions").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "ianvs-lab" / "testenv" / "bin" / versions["KIND_VERSION"] / "kind"
+
+
 _FIXTURE_MARKERS = {"k8s_env": "k8s", "k8s": "k8s", "docker_engine": "docker", "base_images": "docker", "labhosts": "docker",
                     "local_apt_repo": "docker"}
 

@@ -90,16 +90,18 @@ def test_an_unreachable_host_is_reported_as_such(docker_engine: DockerEngine, tm
 
 
 def test_up_builds_a_lab_host_and_a_second_run_changes_nothing(
-    labhosts: Callable[..., list[LabHost]], local_apt_repo: Callable[..., Path], tmp_path: Path
+    labhosts: Callable[..., list[LabHost]], local_apt_repo: Callable[..., Path], kind_binary: Path, tmp_path: Path
 ) -> None:
     (host,) = labhosts(1, apt_repo=local_apt_repo("docker.io"))
     inventory = write_inventory(tmp_path / "hosts.yml", {"cloud": [host]}, {"ansible_become": True})
     (tmp_path / "vars.yml").write_text(yaml.safe_dump({
-        "docker_daemon_options": {"storage-driver": "vfs"}, "host_check_min_memory_mb": 512,
+        "docker_daemon_options": {"storage-driver": "vfs"}, "kind_binary_src": str(kind_binary),
+        "host_check_min_memory_mb": 512,
         "host_check_min_disk_gb": 1, "host_check_min_cpus": 1}))
     first = _lab("up", "-i", str(inventory), "-e", f"@{tmp_path / 'vars.yml'}")
     assert first.returncode == 0, first.stderr
     assert host.exec("docker", "info", "--format", "{{.Driver}}").stdout.strip() == "vfs"
+    assert host.exec("kind", "version").stdout.startswith("kind v")
     second = _lab("up", "-i", str(inventory), "-e", f"@{tmp_path / 'vars.yml'}")
     assert second.returncode == 0, second.stderr
     assert "labhost-1: ok=" in second.stderr and " changed=0 " in second.stderr
