@@ -4,9 +4,12 @@
 #   make testenv-down     stop what testenv-up started and delete its data
 #   make testenv-status   show components and readiness
 #   make testenv-images   Docker engine + ianvs-lab/base and ianvs-lab/labhost images
+#   make testenv-node-up  opt-in: a kubelet + its own containerd that run Pods (needs testenv-up and the images;
+#                         docs/testenv-node.md)
+#   make testenv-node-down  stop the node only (testenv-down stops it too)
 # `make test` needs none of these: the pytest fixtures bring everything up (and the control plane down) themselves.
 
-.PHONY: testenv-build testenv-up testenv-down testenv-status testenv-images
+.PHONY: testenv-build testenv-up testenv-down testenv-status testenv-images testenv-node-up testenv-node-down
 
 testenv-build:
 	scripts/testenv build
@@ -23,3 +26,9 @@ testenv-status:
 testenv-images:
 	scripts/docker-engine
 	scripts/base-image
+
+testenv-node-up:
+	scripts/testenv node-up
+
+testenv-node-down:
+	scripts/testenv node-down

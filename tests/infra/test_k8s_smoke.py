@@ -7,6 +7,7 @@ resourceVersion, RBAC (403), and the built-in controllers (Job -> Pod) and sched
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -268,7 +269,9 @@ def test_job_controller_creates_the_pod_of_a_job(k8s: K8s) -> None:
     assert (owner.kind, owner.name, owner.uid) == ("Job", "smoke", created.metadata.uid)
 
 
-def test_scheduler_marks_a_pod_unschedulable_when_no_node_exists(k8s: K8s) -> None:
+def test_scheduler_marks_a_pod_unschedulable_when_no_node_accepts_it(k8s: K8s) -> None:
+    """The control plane alone has no Node; the opt-in test node (scripts/testenv node-up) is tainted, and this Pod
+    does not tolerate the taint. Either way the scheduler must refuse to bind it, and say which case it met."""
     from kubernetes import client
 
     pod = client.V1Pod(metadata=client.V1ObjectMeta(name="waits"), spec=client.V1PodSpec(containers=[_never_pulled_container()]))
@@ -280,3 +283,6 @@ def test_scheduler_marks_a_pod_unschedulable_when_no_node_exists(k8s: K8s) -> No
 
     condition = wait_until(scheduled_condition, 30, "kube-scheduler to report on the Pod")
     assert (condition.status, condition.reason) == ("False", "Unschedulable")
+    # "no nodes available to schedule pods" without a node; "0/1 nodes are available: 1 node(s) had untolerated
+    # taint ..." with the test node up.
+    assert re.match(r"no nodes available to schedule pods|0/\d+ nodes are available", condition.message), condition.message

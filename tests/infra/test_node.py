@@ -1,0 +1,202 @@
+"""The opt-in test node really runs Pods: a kubelet built from source with its own containerd runs images we built.
+
+``scripts/testenv node-up`` (docs/testenv-node.md) adds one tainted Node to the session's control plane; this module
+brings it up once and takes it down afterwards. Each test pins one behaviour the controller will rely on when it
+runs benchmark workers as Pods: registration and readiness, the taint that keeps other Pods away, a Pod of our base
+image running to completion with its log readable through the API (API server -> kubelet), and a Job completing.
+A failure carries the Pod's state, its events and the tails of the kubelet and containerd logs.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from .fixtures import SCRIPTS, STATE_DIR, BaseImages, InfraError, K8s, K8sEnv, run_script
+
+pytestmark = pytest.mark.k8s
+
+NODE_ENV_FILE = STATE_DIR / "node" / "env"
+# A cold kubelet build is minutes on 2 cores (docs/testenv-node.md); a warm node-up takes ~10 s.
+NODE_UP_TIMEOUT_S = 45 * 60
+NODE_DOWN_TIMEOUT_S = 120
+POD_TIMEOUT_S = 60
+LOG_TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class NodeEnv:
+    """What ``scripts/testenv node-up`` wrote to .cache/testenv/node/env."""
+
+    name: str
+    taint_key: str
+    image: str
+    kubelet_log: Path
+    containerd_log: Path
+
+    @classmethod
+    def load(cls, env_file: Path) -> "NodeEnv":
+        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        try:
+            return cls(
+                name=values["IANVS_LAB_TESTENV_NODE_NAME"],
+                taint_key=values["IANVS_LAB_TESTENV_NODE_TAINT_KEY"],
+                image=values["IANVS_LAB_TESTENV_NODE_IMAGES"].split()[0],
+                kubelet_log=Path(values["IANVS_LAB_TESTENV_KUBELET_LOG"]),
+                containerd_log=Path(values["IANVS_LAB_TESTENV_CONTAINERD_LOG"]),
+            )
+        except (KeyError, IndexError) as missing:
+            raise InfraError(f"{env_file}: {missing} missing or empty; re-run scripts/testenv node-up") from None
+
+    def log_tails(self) -> str:
+        parts = []
+        for path in (self.kubelet_log, self.containerd_log):
+            lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] if path.exists() else ["(missing)"]
+            parts.append(f"--- last {LOG_TAIL_LINES} lines of {path}:\n" + "\n".join(lines))
+        return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def node(pytestconfig: pytest.Config, k8s_env: K8sEnv, base_images: BaseImages) -> Iterator[NodeEnv]:
+    """The test node, started by this module (and stopped after it) unless it was already up."""
+    started_here = not NODE_ENV_FILE.exists()
+    try:
+        run_script(pytestconfig, [str(SCRIPTS / "testenv"), "node-up"], NODE_UP_TIMEOUT_S, "test node")
+    except InfraError as err:
+        pytest.fail(f"the test node did not start: {err}", pytrace=False)
+    try:
+        yield NodeEnv.load(NODE_ENV_FILE)
+    finally:
+        if started_here:
+            with contextlib.suppress(InfraError):
+                run_script(pytestconfig, [str(SCRIPTS / "testenv"), "node-down"], NODE_DOWN_TIMEOUT_S, "test node")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.25) -> Any:
+    """Poll ``predicate`` until it returns something truthy; None when ``timeout_s`` passed first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    return None
+
+
+def explain_pod(k8s: K8s, node: NodeEnv, name: str) -> str:
+    """Everything needed to see why a Pod did not finish: phase, container states, events, node-side logs."""
+    pod = k8s.core.read_namespaced_pod(name, k8s.namespace)
+    states = [f"{s.name}: {s.state}" for s in (pod.status.container_statuses or [])]
+    events = k8s.core.list_namespaced_event(k8s.namespace, field_selector=f"involvedObject.name={name}").items
+    lines = [f"{e.reason}: {e.message}" for e in events]
+    return (
+        f"pod {k8s.namespace}/{name} phase={pod.status.phase} node={pod.spec.node_name}\n"
+        f"containers: {states}\nevents:\n  " + "\n  ".join(lines) + "\n" + node.log_tails()
+    )
+
+
+def wait_for_default_service_account(k8s: K8s) -> None:
+    """A Pod is rejected until the controller manager has created its namespace's "default" ServiceAccount."""
+    from kubernetes.client import ApiException
+
+    def exists() -> bool:
+        try:
+            k8s.core.read_namespaced_service_account("default", k8s.namespace)
+            return True
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            return False
+
+    if not wait_for(exists, 30):
+        pytest.fail(f"ServiceAccount {k8s.namespace}/default was not created within 30s")
+
+
+def pod_spec(node: NodeEnv, command: str, tolerate: bool = True) -> Any:
+    """A one-container Pod of our base image: never pulled (imported into the node), never restarted."""
+    from kubernetes import client
+
+    tolerations = [client.V1Toleration(key=node.taint_key, operator="Exists", effect="NoSchedule")] if tolerate else None
+    container = client.V1Container(name="main", image=node.image, image_pull_policy="Never", command=["sh", "-c", command])
+    return client.V1PodSpec(restart_policy="Never", tolerations=tolerations, containers=[container])
+
+
+def phase_when_finished(k8s: K8s, name: str) -> str | None:
+    phase = k8s.core.read_namespaced_pod(name, k8s.namespace).status.phase
+    return phase if phase in ("Succeeded", "Failed") else None
+
+
+# --------------------------------------------------------------------------------------------- tests
+
+
+def test_node_registers_and_becomes_ready(k8s: K8s, node: NodeEnv) -> None:
+    found = k8s.core.read_node(node.name)
+    ready = next(c for c in found.status.conditions if c.type == "Ready")
+    assert (ready.status, found.status.node_info.kubelet_version) == ("True", k8s.env.k8s_version), node.log_tails()
+
+
+def test_node_carries_the_taint_that_keeps_other_pods_away(k8s: K8s, node: NodeEnv) -> None:
+    taints = [(t.key, t.value, t.effect) for t in k8s.core.read_node(node.name).spec.taints or []]
+    assert (node.taint_key, "true", "NoSchedule") in taints
+
+
+def test_pod_without_the_toleration_is_not_scheduled_on_the_node(k8s: K8s, node: NodeEnv) -> None:
+    from kubernetes import client
+
+    wait_for_default_service_account(k8s)
+    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="intolerant"), spec=pod_spec(node, "true", tolerate=False))
+    k8s.core.create_namespaced_pod(k8s.namespace, pod)
+
+    def scheduled_condition() -> Any:
+        conditions = k8s.core.read_namespaced_pod("intolerant", k8s.namespace).status.conditions or []
+        return next((c for c in conditions if c.type == "PodScheduled"), None)
+
+    condition = wait_for(scheduled_condition, 30)
+    assert condition is not None, "kube-scheduler did not report on the Pod within 30s"
+    assert (condition.status, condition.reason) == ("False", "Unschedulable")
+    assert "untolerated taint" in condition.message
+
+
+def test_pod_of_our_image_runs_to_succeeded_and_its_log_is_read_through_the_kubelet(k8s: K8s, node: NodeEnv) -> None:
+    from kubernetes import client
+
+    wait_for_default_service_account(k8s)
+    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="hello"), spec=pod_spec(node, "echo hello-from-pod"))
+    k8s.core.create_namespaced_pod(k8s.namespace, pod)
+
+    phase = wait_for(lambda: phase_when_finished(k8s, "hello"), POD_TIMEOUT_S)
+    assert phase == "Succeeded", f"Pod did not succeed within {POD_TIMEOUT_S}s:\n{explain_pod(k8s, node, 'hello')}"
+    # Raw bytes: this client version returns str(bytes) ("b'...'") when it decodes a log itself.
+    response = k8s.core.read_namespaced_pod_log("hello", k8s.namespace, container="main", _preload_content=False)
+    assert response.data.decode() == "hello-from-pod\n"
+
+
+def test_job_pod_completes_and_the_job_reports_one_success(k8s: K8s, node: NodeEnv) -> None:
+    from kubernetes import client
+
+    job = client.V1Job(
+        metadata=client.V1ObjectMeta(name="once"),
+        spec=client.V1JobSpec(
+            backoff_limit=0,
+            template=client.V1PodTemplateSpec(spec=pod_spec(node, "test \"$(cat /etc/debian_version)\" != ''")),
+        ),
+    )
+    k8s.batch.create_namespaced_job(k8s.namespace, job)
+
+    def finished() -> Any:
+        status = k8s.batch.read_namespaced_job_status("once", k8s.namespace).status
+        return status if status.succeeded or status.failed else None
+
+    status = wait_for(finished, POD_TIMEOUT_S)
+    if status is None or status.failed:
+        pods = k8s.core.list_namespaced_pod(k8s.namespace, label_selector="batch.kubernetes.io/job-name=once").items
+        why = explain_pod(k8s, node, pods[0].metadata.name) if pods else f"no Pod was created\n{node.log_tails()}"
+        pytest.fail(f"Job {k8s.namespace}/once did not succeed within {POD_TIMEOUT_S}s:\n{why}")
+    assert status.succeeded == 1
