@@ -17,7 +17,8 @@ from controller.cliargs import positive_int as _positive_int
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, IanvsLabError
 
 log = logging.getLogger("controller.cli")
-_CONSOLE_LOGGERS = ("controller.cli", "controller.progress")
+# INFO lines of these loggers (and their children) reach the console without -v; the rest goes to case logs.
+_CONSOLE_LOGGERS = ("controller.cli", "controller.progress", "controller.simulation")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,7 +96,7 @@ def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_ConsoleFormatter())
     if not verbose:
-        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name in _CONSOLE_LOGGERS)
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.startswith(_CONSOLE_LOGGERS))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

@@ -90,9 +90,11 @@ image_tar() {
     echo "$tar"
 }
 
+# import_images [IMAGE...]: the pause image and NODE_IMAGES (default), or the images named.
 import_images() {
-    local image tar
-    for image in "$PAUSE_IMAGE" "${NODE_IMAGES[@]}"; do
+    local image tar images=("$@")
+    [ ${#images[@]} -gt 0 ] || images=("$PAUSE_IMAGE" "${NODE_IMAGES[@]}")
+    for image in "${images[@]}"; do
         if ! tar="$(image_tar "$image")"; then
             [ "$image" = "$PAUSE_IMAGE" ] && die "could not export $PAUSE_IMAGE from Docker"
             log "skip    image $image (not in Docker; build it with scripts/base-image)"
@@ -450,6 +452,17 @@ cmd_node_up() {
     write_node_env_file
     trap - EXIT
     log "node up in $((SECONDS - start))s: $NODE_NAME (taint $NODE_TAINT; pods need imagePullPolicy: Never)"
+}
+
+# node-load IMAGE...: make locally built Docker images runnable on the node (as `kind load docker-image` does).
+cmd_node_load() {
+    [ $# -gt 0 ] || die "node-load: name at least one Docker image"
+    node_all_running || die "the node is not up; run scripts/testenv node-up first"
+    local image
+    for image in "$@"; do
+        docker image inspect "$image" >/dev/null 2>&1 || die "node-load: no Docker image $image"
+    done
+    import_images "$@"
 }
 
 # Kill and delete every task and container of OUR containerd (no CNI DEL: the veths die with their netns), and

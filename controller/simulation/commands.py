@@ -58,6 +58,10 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
     manifests.add_argument("--workspace", default="/var/lib/ianvs-lab/workspace", help="workspace path (hostPath)")
     manifests.add_argument("--host-path", action="append", default=[], metavar="PATH",
                            help="host folder the cases read (datasets, plugins), mounted at the same path; repeatable")
+    manifests.add_argument("--host-network", action="store_true",
+                           help="run the controller in the node's network (clusters without Service routing)")
+    manifests.add_argument("--pod-kubeconfig", default="", metavar="PATH",
+                           help="kubeconfig file on the node to use instead of the in-cluster service account")
 
 
 def run_simulation_command(args: argparse.Namespace) -> int:
@@ -76,7 +80,8 @@ def _manifests(args: argparse.Namespace) -> int:
     documents = [
         manifests.crd(),
         *manifests.job_controller_rbac(args.namespace),
-        manifests.job_controller_deployment(args.namespace, args.image, args.workspace, args.host_path),
+        manifests.job_controller_deployment(args.namespace, args.image, args.workspace, args.host_path,
+                                            host_network=args.host_network, kubeconfig=args.pod_kubeconfig),
     ]
     sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False))
     return EXIT_OK

@@ -121,6 +121,8 @@ def job_controller_deployment(
     image_pull_policy: str = "IfNotPresent",
     node_selector: dict[str, str] | None = None,
     tolerations: list[dict[str, Any]] | None = None,
+    host_network: bool = False,
+    kubeconfig: str = "",
 ) -> dict[str, Any]:
     (document,) = render(
         "job-controller-deployment.yaml.j2",
@@ -132,5 +134,7 @@ def job_controller_deployment(
         image_pull_policy=image_pull_policy,
         node_selector=node_selector or {},
         tolerations=tolerations or [],
+        host_network=host_network,
+        kubeconfig=kubeconfig,
     )
     return document

@@ -451,8 +451,75 @@ def kind_binary(pytestconfig: pytest.Config) -> Path:
     return cache / "ianvs-lab" / "testenv" / "bin" / versions["KIND_VERSION"] / "kind"
 
 
+# --------------------------------------------------------------------------------------------- the test node
+
+NODE_ENV_FILE = STATE_DIR / "node" / "env"
+# A cold kubelet build is minutes on 2 cores (docs/testenv-node.md); a warm node-up takes ~10 s.
+NODE_UP_TIMEOUT_S = 45 * 60
+NODE_DOWN_TIMEOUT_S = 120
+LOG_TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class NodeEnv:
+    """What ``scripts/testenv node-up`` wrote to .cache/testenv/node/env."""
+
+    name: str
+    taint_key: str
+    image: str
+    kubelet_log: Path
+    containerd_log: Path
+
+    @classmethod
+    def load(cls, env_file: Path) -> "NodeEnv":
+        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        try:
+            return cls(
+                name=values["IANVS_LAB_TESTENV_NODE_NAME"],
+                taint_key=values["IANVS_LAB_TESTENV_NODE_TAINT_KEY"],
+                image=values["IANVS_LAB_TESTENV_NODE_IMAGES"].split()[0],
+                kubelet_log=Path(values["IANVS_LAB_TESTENV_KUBELET_LOG"]),
+                containerd_log=Path(values["IANVS_LAB_TESTENV_CONTAINERD_LOG"]),
+            )
+        except (KeyError, IndexError) as missing:
+            raise InfraError(f"{env_file}: {missing} missing or empty; re-run scripts/testenv node-up") from None
+
+    def load_images(self, *images: str) -> None:
+        """Make local Docker images runnable on the node (``scripts/testenv node-load``)."""
+        proc = subprocess.run([str(SCRIPTS / "testenv"), "node-load", *images], cwd=REPO, capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0:
+            raise InfraError(f"scripts/testenv node-load {' '.join(images)} exited {proc.returncode}: {proc.stderr[-2000:]}")
+
+    def log_tails(self) -> str:
+        parts = []
+        for path in (self.kubelet_log, self.containerd_log):
+            lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] if path.exists() else ["(missing)"]
+            parts.append(f"--- last {LOG_TAIL_LINES} lines of {path}:\n" + "\n".join(lines))
+        return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def k8s_node(pytestconfig: pytest.Config, k8s_env: K8sEnv, base_images: BaseImages) -> Iterator[NodeEnv]:
+    """The opt-in test node (docs/testenv-node.md), started once by the first test that needs it and stopped at
+    the end of the session unless it was already up. Pods must tolerate ``taint_key`` and use local images
+    (``load_images`` or ``scripts/testenv node-load``) with imagePullPolicy Never."""
+    started_here = not NODE_ENV_FILE.exists()
+    try:
+        run_script(pytestconfig, [str(SCRIPTS / "testenv"), "node-up"], NODE_UP_TIMEOUT_S, "test node")
+    except InfraError as err:
+        pytest.fail(f"the test node did not start: {err}", pytrace=False)
+    try:
+        yield NodeEnv.load(NODE_ENV_FILE)
+    finally:
+        if started_here:
+            with contextlib.suppress(InfraError):
+                run_script(pytestconfig, [str(SCRIPTS / "testenv"), "node-down"], NODE_DOWN_TIMEOUT_S, "test node")
+
+
+
 _FIXTURE_MARKERS = {"k8s_env": "k8s", "k8s": "k8s", "docker_engine": "docker", "base_images": "docker", "labhosts": "docker",
-                    "local_apt_repo": "docker"}
+                    "local_apt_repo": "docker", "k8s_node": "k8s"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,72 +8,21 @@ A failure carries the Pod's state, its events and the tails of the kubelet and c
 """
 from __future__ import annotations
 
-import contextlib
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
-from .fixtures import SCRIPTS, STATE_DIR, BaseImages, InfraError, K8s, K8sEnv, run_script
+from .fixtures import K8s, NodeEnv
 
 pytestmark = pytest.mark.k8s
 
-NODE_ENV_FILE = STATE_DIR / "node" / "env"
-# A cold kubelet build is minutes on 2 cores (docs/testenv-node.md); a warm node-up takes ~10 s.
-NODE_UP_TIMEOUT_S = 45 * 60
-NODE_DOWN_TIMEOUT_S = 120
 POD_TIMEOUT_S = 60
-LOG_TAIL_LINES = 25
-
-
-@dataclass(frozen=True)
-class NodeEnv:
-    """What ``scripts/testenv node-up`` wrote to .cache/testenv/node/env."""
-
-    name: str
-    taint_key: str
-    image: str
-    kubelet_log: Path
-    containerd_log: Path
-
-    @classmethod
-    def load(cls, env_file: Path) -> "NodeEnv":
-        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
-        try:
-            return cls(
-                name=values["IANVS_LAB_TESTENV_NODE_NAME"],
-                taint_key=values["IANVS_LAB_TESTENV_NODE_TAINT_KEY"],
-                image=values["IANVS_LAB_TESTENV_NODE_IMAGES"].split()[0],
-                kubelet_log=Path(values["IANVS_LAB_TESTENV_KUBELET_LOG"]),
-                containerd_log=Path(values["IANVS_LAB_TESTENV_CONTAINERD_LOG"]),
-            )
-        except (KeyError, IndexError) as missing:
-            raise InfraError(f"{env_file}: {missing} missing or empty; re-run scripts/testenv node-up") from None
-
-    def log_tails(self) -> str:
-        parts = []
-        for path in (self.kubelet_log, self.containerd_log):
-            lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] if path.exists() else ["(missing)"]
-            parts.append(f"--- last {LOG_TAIL_LINES} lines of {path}:\n" + "\n".join(lines))
-        return "\n".join(parts)
 
 
 @pytest.fixture(scope="module")
-def node(pytestconfig: pytest.Config, k8s_env: K8sEnv, base_images: BaseImages) -> Iterator[NodeEnv]:
-    """The test node, started by this module (and stopped after it) unless it was already up."""
-    started_here = not NODE_ENV_FILE.exists()
-    try:
-        run_script(pytestconfig, [str(SCRIPTS / "testenv"), "node-up"], NODE_UP_TIMEOUT_S, "test node")
-    except InfraError as err:
-        pytest.fail(f"the test node did not start: {err}", pytrace=False)
-    try:
-        yield NodeEnv.load(NODE_ENV_FILE)
-    finally:
-        if started_here:
-            with contextlib.suppress(InfraError):
-                run_script(pytestconfig, [str(SCRIPTS / "testenv"), "node-down"], NODE_DOWN_TIMEOUT_S, "test node")
+def node(k8s_node: NodeEnv) -> NodeEnv:
+    return k8s_node
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -3,7 +3,7 @@ and clients/kubeconfigs that act as the job controller's own service account (so
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -30,6 +30,20 @@ def specs(fast_job: Path) -> list[Any]:
 
 
 @pytest.fixture(scope="session")
+def controller_image(base_images: Any) -> str:
+    """``controller simulation build-image`` on the local base image (about a minute; dependencies cached)."""
+    import subprocess
+    import sys
+
+    tag = "ianvs-lab/controller:test"
+    proc = subprocess.run([sys.executable, "-m", "controller", "simulation", "build-image", "--tag", tag,
+                           "--base", base_images.base], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == tag
+    return tag
+
+
+@pytest.fixture(scope="session")
 def simulation_crd(k8s_env: Any) -> None:
     """The SimulationJob CRD, installed once per session on the test control plane (it is cluster-scoped)."""
     from kubernetes import config
@@ -52,8 +66,15 @@ def _token(k8s: K8s, service_account: str) -> str:
 
 
 def _admin_cluster(k8s: K8s) -> dict[str, Any]:
-    kubeconfig = yaml.safe_load(k8s.env.kubeconfig.read_text())
-    return kubeconfig["clusters"][0]["cluster"]
+    """The admin kubeconfig's cluster entry with the CA embedded, so the file works where the CA file is absent
+    (inside a Pod)."""
+    import base64
+
+    cluster = dict(yaml.safe_load(k8s.env.kubeconfig.read_text())["clusters"][0]["cluster"])
+    ca_file = cluster.pop("certificate-authority", None)
+    if ca_file:
+        cluster["certificate-authority-data"] = base64.b64encode(Path(ca_file).read_bytes()).decode()
+    return cluster
 
 
 @pytest.fixture
@@ -75,7 +96,8 @@ def controller_api(k8s: K8s, controller_account: str) -> Any:
     cluster = _admin_cluster(k8s)
     configuration = client.Configuration()
     configuration.host = cluster["server"]
-    configuration.ssl_ca_cert = cluster["certificate-authority"]
+    configuration.ssl_ca_cert = yaml.safe_load(k8s.env.kubeconfig.read_text())["clusters"][0]["cluster"][
+        "certificate-authority"]
     token = _token(k8s, controller_account)
     # client >= 36 reads "BearerToken", older ones "authorization"; both are set so either works
     configuration.api_key = {"BearerToken": token, "authorization": token}

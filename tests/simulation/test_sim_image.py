@@ -8,19 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.fixtures import BaseImages, docker
+from infra.fixtures import docker
 
 CONTROLLER = [sys.executable, "-m", "controller"]
-
-
-@pytest.fixture(scope="session")
-def controller_image(base_images: BaseImages) -> str:
-    tag = "ianvs-lab/controller:test"
-    proc = subprocess.run([*CONTROLLER, "simulation", "build-image", "--tag", tag, "--base", base_images.base],
-                          capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == tag
-    return tag
 
 
 def test_the_image_runs_the_controller(controller_image: str) -> None:
