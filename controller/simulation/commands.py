@@ -3,6 +3,7 @@
     run JOB --runtime simulation [--kubeconfig F] [--namespace NS] ...   cases become SimulationJobs in a cluster
     simulation job-controller --namespace NS --workspace DIR [--once]   the in-cluster Simulation Job Controller
     simulation manifests [--namespace NS] [--image IMG ...]             CRD, RBAC and Deployment YAML to apply
+    simulation status [--namespace NS] [--benchmark NAME]              SimulationJobs and their phase
     simulation build-image [--tag T] [--base IMG] [--extras rfnet]      the image the controller runs in
 """
 from __future__ import annotations
@@ -47,6 +48,10 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
     controller.add_argument("--workspace", type=Path, required=True, help="where cases write models, logs and results")
     controller.add_argument("--once", action="store_true", help="reconcile the jobs that exist now, then exit")
 
+    status = actions.add_parser("status", help="list the SimulationJobs of a namespace with their phase")
+    _cluster_arguments(status)
+    status.add_argument("--benchmark", help="only this benchmarkingjob's cases")
+
     image = actions.add_parser("build-image", help="build the controller image (offline: wheelhouse + local base image)")
     image.add_argument("--tag", default=None, help="image tag (default: ianvs-lab/controller:<version>)")
     image.add_argument("--base", default="ianvs-lab/base:bookworm", help="Debian-based image to start from")
@@ -69,6 +74,8 @@ def run_simulation_command(args: argparse.Namespace) -> int:
         return _manifests(args)
     if args.simulation_command == "build-image":
         return _build_image(args)
+    if args.simulation_command == "status":
+        return _status(args)
     return _job_controller(args)
 
 
@@ -84,6 +91,21 @@ def _manifests(args: argparse.Namespace) -> int:
                                             host_network=args.host_network, kubeconfig=args.pod_kubeconfig),
     ]
     sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False))
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from controller.simulation.job_admin import JobAdministrator
+    from controller.simulation.kube import api_client
+
+    rows = [("NAME", "BENCHMARK", "ALGORITHM", "PHASE", "MESSAGE")]
+    for job in JobAdministrator(api_client(args.kubeconfig, args.context), args.namespace).list_jobs(args.benchmark):
+        spec, status = job.get("spec") or {}, job.get("status") or {}
+        rows.append((job["metadata"]["name"], spec.get("benchmark", ""), spec.get("algorithm", ""),
+                     status.get("phase", "Pending"), status.get("message", "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
     return EXIT_OK
 
 

@@ -18,9 +18,11 @@ from controller.results import CaseResult
 from controller.simulation.kube import ensure_crd, list_then_watch, reason
 from controller.simulation.manifests import (
     GROUP,
+    LABEL_BENCHMARK,
     LABEL_CASE_ID,
     PLURAL,
     VERSION,
+    benchmark_label,
     crd,
     job_name,
     simulation_job,
@@ -104,7 +106,7 @@ class JobAdministrator:
             raise ClusterError(
                 f"{len(missing)} of {len(wanted)} simulation jobs in namespace {self.namespace} gave no result within "
                 f"{timeout_s:.0f}s: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
-                f"(is the job controller running? `kubectl -n {self.namespace} get simulationjobs`)"
+                f"(is the job controller running? `controller simulation status -n {self.namespace}`)"
             )
         return results
 
@@ -115,6 +117,19 @@ class JobAdministrator:
         if case_id not in wanted or stored_spec_hash(configmap) != wanted[case_id][1]:
             return None  # another benchmark's case, or a result of an older version of this one
         return result_from_configmap(configmap)
+
+    def list_jobs(self, benchmark: str | None = None) -> list[dict[str, Any]]:
+        """The SimulationJobs of the namespace (of one benchmark), oldest first."""
+        from kubernetes import client
+
+        selector = f"{LABEL_BENCHMARK}={benchmark_label(benchmark)}" if benchmark else None
+        try:
+            listed = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, **({"label_selector": selector} if selector else {}))
+        except client.ApiException as exc:
+            raise ClusterError(f"SimulationJobs in namespace {self.namespace}: {reason(exc)}") from None
+        return sorted(listed.get("items", []), key=lambda j: (j["metadata"].get("creationTimestamp", ""),
+                                                             j["metadata"]["name"]))
 
     def delete(self, specs: Sequence[CaseSpec]) -> None:
         """Remove the jobs and their result ConfigMaps (after harvesting)."""

@@ -133,3 +133,27 @@ def test_the_controller_account_cannot_touch_other_namespaces(controller_api: An
     with pytest.raises(client.ApiException) as refused:
         client.CustomObjectsApi(controller_api).list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)
     assert refused.value.status == 403
+
+
+def test_status_lists_the_jobs_with_their_phase(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from controller.cli import main
+
+    JobAdministrator(k8s.api, k8s.namespace).submit(specs)
+    JobController(controller_api, k8s.namespace, tmp_path).reconcile(_job(k8s, specs[0]))
+    code = main(["simulation", "status", "--kubeconfig", str(k8s.env.kubeconfig), "-n", k8s.namespace,
+                 "--benchmark", specs[0].job])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "BENCHMARK", "ALGORITHM", "PHASE", "MESSAGE"]
+    phases = {line.split()[0]: line.split()[3] for line in lines[1:]}
+    assert phases == {job_name(specs[0]): "Succeeded", job_name(specs[1]): "Pending"}
+
+
+def test_status_of_a_namespace_the_account_may_not_read_names_it(controller_kubeconfig: Path) -> None:
+    from controller.simulation.job_admin import JobAdministrator as Admin
+    from controller.simulation.kube import api_client
+
+    with pytest.raises(ClusterError, match="SimulationJobs in namespace default: .*forbidden"):
+        Admin(api_client(controller_kubeconfig), "default").list_jobs()
