@@ -127,6 +127,17 @@ def run_script(config: pytest.Config, args: list[str], timeout_s: float, what: s
         raise InfraError(f"{what}: `{' '.join(args)}` exited {rc}:\n" + "\n".join(tail))
 
 
+def poll(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.25) -> Any:
+    """Call ``predicate`` until it returns something truthy and return that; None when ``timeout_s`` passed first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    return None
+
+
 def docker(*args: str, timeout_s: float = 120, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI; on failure raise with the command and its stderr (not just an exit code)."""
     proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout_s, input=stdin)

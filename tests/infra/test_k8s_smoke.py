@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from .fixtures import K8s, K8sEnv
+from .fixtures import K8s, K8sEnv, poll
 
 
 WATCH_TIMEOUT_S = 7  # the API server sends a bookmark ~2 s before a watch's deadline; 7 s leaves margin
@@ -23,13 +22,10 @@ WATCH_TIMEOUT_S = 7  # the API server sends a bookmark ~2 s before a watch's dea
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.2) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail with ``what`` when ``timeout_s`` passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+    value = poll(predicate, timeout_s, interval_s)
+    if not value:
+        pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+    return value
 
 
 def config_map(name: str, labels: dict[str, str] | None = None) -> Any:

@@ -8,12 +8,11 @@ A failure carries the Pod's state, its events and the tails of the kubelet and c
 """
 from __future__ import annotations
 
-import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from .fixtures import K8s, NodeEnv
+from .fixtures import K8s, NodeEnv, poll
 
 pytestmark = pytest.mark.k8s
 
@@ -26,17 +25,6 @@ def node(k8s_node: NodeEnv) -> NodeEnv:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.25) -> Any:
-    """Poll ``predicate`` until it returns something truthy; None when ``timeout_s`` passed first."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    return None
 
 
 def explain_pod(k8s: K8s, node: NodeEnv, name: str) -> str:
@@ -64,7 +52,7 @@ def wait_for_default_service_account(k8s: K8s) -> None:
                 raise
             return False
 
-    if not wait_for(exists, 30):
+    if not poll(exists, 30):
         pytest.fail(f"ServiceAccount {k8s.namespace}/default was not created within 30s")
 
 
@@ -107,7 +95,7 @@ def test_pod_without_the_toleration_is_not_scheduled_on_the_node(k8s: K8s, node:
         conditions = k8s.core.read_namespaced_pod("intolerant", k8s.namespace).status.conditions or []
         return next((c for c in conditions if c.type == "PodScheduled"), None)
 
-    condition = wait_for(scheduled_condition, 30)
+    condition = poll(scheduled_condition, 30)
     assert condition is not None, "kube-scheduler did not report on the Pod within 30s"
     assert (condition.status, condition.reason) == ("False", "Unschedulable")
     assert "untolerated taint" in condition.message
@@ -120,7 +108,7 @@ def test_pod_of_our_image_runs_to_succeeded_and_its_log_is_read_through_the_kube
     pod = client.V1Pod(metadata=client.V1ObjectMeta(name="hello"), spec=pod_spec(node, "echo hello-from-pod"))
     k8s.core.create_namespaced_pod(k8s.namespace, pod)
 
-    phase = wait_for(lambda: phase_when_finished(k8s, "hello"), POD_TIMEOUT_S)
+    phase = poll(lambda: phase_when_finished(k8s, "hello"), POD_TIMEOUT_S)
     assert phase == "Succeeded", f"Pod did not succeed within {POD_TIMEOUT_S}s:\n{explain_pod(k8s, node, 'hello')}"
     # Raw bytes: this client version returns str(bytes) ("b'...'") when it decodes a log itself.
     response = k8s.core.read_namespaced_pod_log("hello", k8s.namespace, container="main", _preload_content=False)
@@ -143,7 +131,7 @@ def test_job_pod_completes_and_the_job_reports_one_success(k8s: K8s, node: NodeE
         status = k8s.batch.read_namespaced_job_status("once", k8s.namespace).status
         return status if status.succeeded or status.failed else None
 
-    status = wait_for(finished, POD_TIMEOUT_S)
+    status = poll(finished, POD_TIMEOUT_S)
     if status is None or status.failed:
         pods = k8s.core.list_namespaced_pod(k8s.namespace, label_selector="batch.kubernetes.io/job-name=once").items
         why = explain_pod(k8s, node, pods[0].metadata.name) if pods else f"no Pod was created\n{node.log_tails()}"
