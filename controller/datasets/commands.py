@@ -219,11 +219,6 @@ def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
-
-
 def _list(args: argparse.Namespace) -> int:
     from controller.datasets.download import human_bytes
 
@@ -235,7 +230,9 @@ def _list(args: argparse.Namespace) -> int:
     rows = [["NAME", "SIZE", "SHA256", "SOURCE", "LAST USED", "COPIES"]]
     for e in entries:
         rows.append([e.name, human_bytes(e.size), e.sha256[:12], e.source, _when(e.last_used), str(len(e.copies))])
-    print(_table(rows))
+    from controller.report.table import plain_table
+
+    print(plain_table(rows))
     return EXIT_OK
 
 

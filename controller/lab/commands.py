@@ -95,11 +95,12 @@ def _check(inventory: Path, extravars: dict[str, Any], limit: str | None) -> int
 
 
 def _check_table(checks: dict[str, list[dict[str, Any]]]) -> str:
+    from controller.report.table import plain_table
+
     rows = [("host", "check", "value", "required", "ok")]
     for host, results in checks.items():
         rows += [(host, c["name"], str(c["value"]), str(c["required"]), "yes" if c["ok"] else "NO") for c in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return plain_table(rows)
 
 
 def _up(inventory: Path, extravars: dict[str, Any], limit: str | None) -> int:

@@ -101,6 +101,12 @@ def format_table(
     return "\n".join(lines)
 
 
+def plain_table(rows: Sequence[Sequence[str]]) -> str:
+    """Borderless columns for the CLI's listings: each column as wide as its widest cell, two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
 def _line(cells: Sequence[tuple[str, bool]], widths: Sequence[int]) -> str:
     parts = [text.rjust(w) if numeric else text.ljust(w) for (text, numeric), w in zip(cells, widths)]
     return "| " + " | ".join(parts) + " |"

@@ -95,6 +95,7 @@ def _manifests(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from controller.report.table import plain_table
     from controller.simulation.job_admin import JobAdministrator
     from controller.simulation.kube import api_client
 
@@ -103,9 +104,7 @@ def _status(args: argparse.Namespace) -> int:
         spec, status = job.get("spec") or {}, job.get("status") or {}
         rows.append((job["metadata"]["name"], spec.get("benchmark", ""), spec.get("algorithm", ""),
                      status.get("phase", "Pending"), status.get("message", "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    print(plain_table(rows))
     return EXIT_OK
 
 
