@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from controller.errors import DatasetError
 
@@ -131,19 +131,28 @@ class Part:
     size: int
 
 
-def _with_parts(data: dict[str, Any]) -> dict[str, Any]:
-    """A stored record with its ``parts`` turned back into Part objects (JSON holds plain dicts)."""
-    return {**data, "parts": [Part(**p) for p in data.get("parts", [])]}
-
-
 @dataclass
-class Marker:
+class ArchiveRecord:
+    """What a dataset folder's marker and a cache entry both record about the archives a dataset came from."""
+
     name: str
     source: str
     sha256: str
     size: int
     layout: str | None
     parts: list[Part]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        # JSON holds plain dicts; the parts become Part objects again
+        return cls(**{**data, "parts": [Part(**p) for p in data.get("parts", [])]})
+
+
+@dataclass
+class Marker(ArchiveRecord):
     train_index: str | None = None
     test_index: str | None = None
     """index file names relative to the dataset folder"""
@@ -152,13 +161,6 @@ class Marker:
     bytes: int = 0
     index: dict[str, Any] = field(default_factory=dict)
     format: int = MARKER_FORMAT
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Marker":
-        return cls(**_with_parts(data))
 
 
 def read_marker(folder: Path) -> Marker | None:
@@ -232,24 +234,11 @@ def verify_manifest(folder: Path, limit: int = 20) -> list[str]:
 
 
 @dataclass
-class CacheEntry:
-    name: str
-    source: str
-    sha256: str
-    size: int
-    layout: str | None
-    parts: list[Part]
+class CacheEntry(ArchiveRecord):
     created: float
     last_used: float
     copies: list[str] = field(default_factory=list)
     """dataset folders extracted from this entry"""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "CacheEntry":
-        return cls(**_with_parts(data))
 
 
 class DataCache:
