@@ -127,6 +127,19 @@ def run_script(config: pytest.Config, args: list[str], timeout_s: float, what: s
         raise InfraError(f"{what}: `{' '.join(args)}` exited {rc}:\n" + "\n".join(tail))
 
 
+def read_key_values(path: Path) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines the scripts write and read (env files, scripts/testenv.versions); # comments skipped."""
+    values: dict[str, str] = {}
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise InfraError(f"{path}:{lineno}: expected KEY=VALUE, got {line!r}")
+        values[key] = value
+    return values
+
+
 def poll(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.25) -> Any:
     """Call ``predicate`` until it returns something truthy and return that; None when ``timeout_s`` passed first."""
     deadline = time.monotonic() + timeout_s
@@ -173,14 +186,7 @@ class K8sEnv:
 
     @classmethod
     def load(cls, env_file: Path) -> "K8sEnv":
-        values: dict[str, str] = {}
-        for lineno, line in enumerate(env_file.read_text().splitlines(), start=1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            key, sep, value = line.partition("=")
-            if not sep:
-                raise InfraError(f"{env_file}:{lineno}: expected KEY=VALUE, got {line!r}")
-            values[key] = value
+        values = read_key_values(env_file)
         try:
             return cls(
                 kubeconfig=Path(values["IANVS_LAB_TESTENV_KUBECONFIG"]),
@@ -454,10 +460,7 @@ def kind_binary(pytestconfig: pytest.Config) -> Path:
         run_script(pytestconfig, [str(SCRIPTS / "testenv"), "build", "kind"], TESTENV_UP_TIMEOUT_S, "kind build")
     except InfraError as err:
         pytest.fail(f"kind could not be built: {err}", pytrace=False)
-    versions = dict(
-        line.split("=", 1) for line in (SCRIPTS / "testenv.versions").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
+    versions = read_key_values(SCRIPTS / "testenv.versions")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "ianvs-lab" / "testenv" / "bin" / versions["KIND_VERSION"] / "kind"
 
@@ -483,7 +486,7 @@ class NodeEnv:
 
     @classmethod
     def load(cls, env_file: Path) -> "NodeEnv":
-        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        values = read_key_values(env_file)
         try:
             return cls(
                 name=values["IANVS_LAB_TESTENV_NODE_NAME"],
