@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.fixtures import docker
+from infra.fixtures import DockerEngine, docker
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 
@@ -44,3 +44,10 @@ def test_a_benchmark_run_inside_the_image_equals_the_local_run(
     assert sorted(image_rank) == sorted(local_rank)
     for algorithm, row in local_rank.items():
         assert image_rank[algorithm]["mIoU"] == row["mIoU"], algorithm
+
+
+def test_a_missing_base_image_is_named_before_any_build(docker_engine: DockerEngine) -> None:
+    proc = subprocess.run([*CONTROLLER, "simulation", "build-image", "--base", "ianvs-lab/no-such-base:1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "error: base image ianvs-lab/no-such-base:1 is missing; build it with scripts/base-image" in proc.stderr
