@@ -2,6 +2,7 @@
 
     run JOB --runtime simulation [--kubeconfig F] [--namespace NS] ...   cases become SimulationJobs in a cluster
     simulation job-controller --namespace NS --workspace DIR [--once]   the in-cluster Simulation Job Controller
+    simulation run-case --namespace NS --job NAME --workspace DIR      what a case Pod runs (jobs with an image)
     simulation manifests [--namespace NS] [--image IMG ...]             CRD, RBAC and Deployment YAML to apply
     simulation status [--namespace NS] [--benchmark NAME]              SimulationJobs and their phase
     simulation build-image [--tag T] [--base IMG] [--extras rfnet]      the image the controller runs in
@@ -14,9 +15,13 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.cliargs import positive_float
 from controller.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from controller.simulation.case_pods import CasePodSettings
 
 log = logging.getLogger("controller.cli")
 
@@ -26,7 +31,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     group.add_argument("--runtime", choices=("local", "simulation"), default="local",
                        help="local: run cases here (default); simulation: as SimulationJobs in a Kubernetes cluster")
     _cluster_arguments(group)
-    group.add_argument("--image", default="", help="algorithm image recorded in each SimulationJob")
+    group.add_argument("--image", default="",
+                       help="run each case in its own Pod of this image (built with `controller simulation "
+                            "build-image`); default: in the job controller's process")
     group.add_argument("--timeout", type=positive_float, default=3600.0, metavar="SECONDS",
                        help="give up waiting for results after this long (default 3600)")
     group.add_argument("--cleanup", action="store_true",
@@ -46,7 +53,28 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
     controller = actions.add_parser("job-controller", help="run the Simulation Job Controller (in or out of the cluster)")
     _cluster_arguments(controller)
     controller.add_argument("--workspace", type=Path, required=True, help="where cases write models, logs and results")
-    controller.add_argument("--once", action="store_true", help="reconcile the jobs that exist now, then exit")
+    controller.add_argument("--once", action="store_true",
+                            help="reconcile the jobs that exist now (starting case Pods, not waiting for them), then exit")
+    pods = controller.add_argument_group("case Pods (SimulationJobs with an image)")
+    pods.add_argument("--host-path", action="append", default=[], metavar="PATH",
+                      help="host folder the cases read (datasets, plugins), mounted at the same path; repeatable")
+    pods.add_argument("--case-service-account", default=None, metavar="NAME",
+                      help="service account of case Pods (default: ianvs-simulation-case-runner)")
+    pods.add_argument("--case-kubeconfig", default="", metavar="PATH",
+                      help="kubeconfig file on the node for case Pods instead of their service-account config")
+    pods.add_argument("--case-host-network", action="store_true", help="case Pods use the node's network")
+    pods.add_argument("--case-node-selector", action="append", default=[], metavar="KEY=VALUE",
+                      help="schedule case Pods on nodes with this label; repeatable")
+    pods.add_argument("--case-tolerations", default="[]", metavar="JSON",
+                      help='tolerations of case Pods, e.g. \'[{"key": "edge", "operator": "Exists"}]\'')
+    pods.add_argument("--case-image-pull-policy", default="IfNotPresent", choices=("Always", "IfNotPresent", "Never"))
+    pods.add_argument("--case-deadline", type=int, default=0, metavar="SECONDS",
+                      help="fail a case whose Pod runs longer than this (default: no limit)")
+
+    case = actions.add_parser("run-case", help="run one SimulationJob's case and write its result (a case Pod's command)")
+    _cluster_arguments(case)
+    case.add_argument("--job", required=True, metavar="NAME", help="the SimulationJob")
+    case.add_argument("--workspace", type=Path, required=True, help="where the case writes models, logs and results")
 
     status = actions.add_parser("status", help="list the SimulationJobs of a namespace with their phase")
     _cluster_arguments(status)
@@ -67,6 +95,8 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
                            help="run the controller in the node's network (clusters without Service routing)")
     manifests.add_argument("--pod-kubeconfig", default="", metavar="PATH",
                            help="kubeconfig file on the node to use instead of the in-cluster service account")
+    manifests.add_argument("--case-kubeconfig", default="", metavar="PATH",
+                           help="the same for case Pods (they act as the ianvs-simulation-case-runner account)")
 
 
 def run_simulation_command(args: argparse.Namespace) -> int:
@@ -76,6 +106,8 @@ def run_simulation_command(args: argparse.Namespace) -> int:
         return _build_image(args)
     if args.simulation_command == "status":
         return _status(args)
+    if args.simulation_command == "run-case":
+        return _run_case(args)
     return _job_controller(args)
 
 
@@ -88,7 +120,8 @@ def _manifests(args: argparse.Namespace) -> int:
         manifests.crd(),
         *manifests.job_controller_rbac(args.namespace),
         manifests.job_controller_deployment(args.namespace, args.image, args.workspace, args.host_path,
-                                            host_network=args.host_network, kubeconfig=args.pod_kubeconfig),
+                                            host_network=args.host_network, kubeconfig=args.pod_kubeconfig,
+                                            case_kubeconfig=args.case_kubeconfig),
     ]
     sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False))
     return EXIT_OK
@@ -128,10 +161,33 @@ def _job_controller(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     workspace = args.workspace.resolve()
     workspace.mkdir(parents=True, exist_ok=True)
-    controller = JobController(api_client(args.kubeconfig, args.context), args.namespace, workspace, stop_event=stop)
+    controller = JobController(api_client(args.kubeconfig, args.context), args.namespace, workspace, stop_event=stop,
+                               case_pods=_case_pod_settings(args, workspace))
     if args.once:
         runs = controller.run_once()
         log.info("job controller: %d case%s run", runs, "s"[: runs != 1])
         return EXIT_OK
     controller.run_forever()
+    return EXIT_OK
+
+
+def _case_pod_settings(args: argparse.Namespace, workspace: Path) -> "CasePodSettings":
+    from controller.simulation.case_pods import CasePodSettings, parse_node_selector, parse_tolerations
+
+    optional = {"service_account": args.case_service_account} if args.case_service_account else {}
+    return CasePodSettings(
+        workspace=str(workspace), host_paths=tuple(args.host_path), kubeconfig=args.case_kubeconfig,
+        host_network=args.case_host_network, node_selector=parse_node_selector(args.case_node_selector),
+        tolerations=parse_tolerations(args.case_tolerations), image_pull_policy=args.case_image_pull_policy,
+        deadline_s=args.case_deadline, **optional,
+    )
+
+
+def _run_case(args: argparse.Namespace) -> int:
+    from controller.simulation.case_runner import run_job_case
+    from controller.simulation.kube import api_client
+
+    workspace = args.workspace.resolve()
+    workspace.mkdir(parents=True, exist_ok=True)
+    run_job_case(api_client(args.kubeconfig, args.context), args.namespace, args.job, workspace)
     return EXIT_OK

@@ -1,16 +1,23 @@
-"""The Simulation Job Controller: watch SimulationJobs, run each case with ``run_case``, write its result.
+"""The Simulation Job Controller: watch SimulationJobs, run each case, make sure its result is written.
+
+A job without ``spec.image`` runs here, with ``run_case``, exactly as ``controller run`` runs it locally (one at a
+time). A job with an image runs in its own Pod (``case_pods``): the controller creates a batch Job, the Pod writes
+the result ConfigMap, and the controller only steps in when the Pod cannot deliver one (image missing, crash,
+deadline), writing a failed result that says why.
 
 Idempotent by case id and spec hash, so a restart, a re-list after 410 Gone or a replayed event never runs a case
 twice: a job whose status already records its spec hash as finished is skipped, and a result ConfigMap written
-for the same spec hash (a crash between writing the result and the status) only restores the status.
-Cases run one at a time, in this process, exactly as ``controller run`` runs them locally.
+for the same spec hash (a crash between writing the result and the status, or a case Pod's result) only sets
+the status. Events of SimulationJobs, case Jobs and case Pods all feed one work queue of SimulationJob names, and
+one worker reconciles them, so a job is never reconciled twice at the same time.
 """
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,14 +25,31 @@ from typing import Any
 from controller.plan import CaseSpec
 from controller.results import CaseResult
 from controller.runtime.case import run_case
+from controller.simulation.case_pods import (
+    CASE_SELECTOR,
+    LABEL_SIMULATION_JOB,
+    CasePodSettings,
+    case_job,
+    case_job_name,
+    case_outcome,
+)
 from controller.simulation.kube import list_then_watch, reason
-from controller.simulation.manifests import GROUP, PLURAL, VERSION, result_configmap_name, spec_hash
-from controller.simulation.result_store import result_configmap, result_from_configmap, stored_spec_hash
+from controller.simulation.manifests import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    case_of,
+    failed_result,
+    result_configmap_name,
+)
+from controller.simulation.result_store import result_from_configmap, store_result, stored_spec_hash
 
 log = logging.getLogger(__name__)
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 Runner = Callable[[CaseSpec, Path], CaseResult]
+WATCH_TIMEOUT_S = 10
+_QUEUE_POLL_S = 0.5
 
 
 @dataclass
@@ -35,29 +59,78 @@ class JobController:
     workspace: Path
     runner: Runner = run_case
     stop_event: threading.Event | None = None
+    case_pods: CasePodSettings | None = None
+    """how case Pods run (jobs with an image); default: this controller's workspace, nothing else mounted"""
     runs: int = 0
-    """cases this controller executed (not counting restored statuses)"""
+    """cases this controller executed in its own process (not counting restored statuses)"""
+    pods_started: int = 0
+    """case Pods (batch Jobs) this controller created"""
+    _queue: "queue.Queue[str | BaseException]" = field(default_factory=queue.Queue, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.case_pods is None:
+            self.case_pods = CasePodSettings(workspace=str(self.workspace))
 
     def run_once(self) -> int:
-        """Reconcile every SimulationJob that exists now, then return how many cases were executed."""
+        """Reconcile every SimulationJob that exists now (starting case Pods, not waiting for them); return how many
+        cases were executed in this process."""
         listed = self._custom().list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
         for item in listed.get("items", []):
             self.reconcile(item)
         return self.runs
 
     def run_forever(self) -> None:
-        """List, then watch, reconciling each added or changed job, until ``stop_event`` is set."""
+        """Watch SimulationJobs and case Jobs/Pods, reconciling the jobs they concern, until ``stop_event`` is set."""
+        from kubernetes import client
+
         stop = self.stop_event or threading.Event()
         log.info("job controller: watching %s in namespace %s, workspace %s", PLURAL, self.namespace, self.workspace)
-        custom = self._custom()
-        for event in list_then_watch(
-            custom.list_namespaced_custom_object, stop=stop.is_set, server_timeout_s=10,
-            group=GROUP, version=VERSION, namespace=self.namespace, plural=PLURAL,
-        ):
-            if event.type in ("ADDED", "MODIFIED"):
-                self.reconcile(event.object)
+        custom, core, batch = self._custom(), client.CoreV1Api(self.api), client.BatchV1Api(self.api)
+        sources: list[tuple[str, Callable[..., Any], dict[str, Any], Callable[[dict[str, Any]], str | None]]] = [
+            ("simulationjobs", custom.list_namespaced_custom_object,
+             {"group": GROUP, "version": VERSION, "namespace": self.namespace, "plural": PLURAL},
+             lambda obj: obj["metadata"]["name"]),
+            ("case jobs", batch.list_namespaced_job, {"namespace": self.namespace, "label_selector": CASE_SELECTOR},
+             _owning_job),
+            ("case pods", core.list_namespaced_pod, {"namespace": self.namespace, "label_selector": CASE_SELECTOR},
+             _owning_job),
+        ]
+        for what, list_fn, kwargs, key in sources:
+            threading.Thread(target=self._feed, args=(what, list_fn, kwargs, key, stop), daemon=True,
+                             name=f"watch {what}").start()
+        while not stop.is_set():
+            try:
+                item = self._queue.get(timeout=_QUEUE_POLL_S)
+            except queue.Empty:
+                continue
+            if isinstance(item, BaseException):
+                raise item  # a watch that cannot go on (e.g. 403): the controller must not silently go deaf
+            self.reconcile_named(item)
+
+    def _feed(self, what: str, list_fn: Callable[..., Any], kwargs: dict[str, Any],
+              key: Callable[[dict[str, Any]], str | None], stop: threading.Event) -> None:
+        try:
+            for event in list_then_watch(list_fn, stop=stop.is_set, server_timeout_s=WATCH_TIMEOUT_S, **kwargs):
+                name = key(event.object)
+                if event.type != "DELETED" and name:
+                    self._queue.put(name)
+        except BaseException as exc:  # noqa: BLE001 - handed to the worker, which re-raises it
+            log.error("job controller: watching %s failed: %s", what, reason(exc))
+            self._queue.put(exc)
 
     # ------------------------------------------------------------------------------------------ reconcile
+
+    def reconcile_named(self, name: str) -> None:
+        """Reconcile the SimulationJob ``name`` as it is now (gone: nothing to do)."""
+        from kubernetes import client
+
+        try:
+            job = self._custom().get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        self.reconcile(job)
 
     def reconcile(self, job: dict[str, Any]) -> None:
         name = job["metadata"]["name"]
@@ -67,41 +140,78 @@ class JobController:
         if status.get("phase") in TERMINAL_PHASES and status.get("observedSpecHash") == wanted:
             return
         configmap_name = spec.get("resultConfigMap") or result_configmap_name(spec.get("caseId", name))
-        stored = self._read_configmap(configmap_name)
-        if stored is not None and stored_spec_hash(stored) == wanted:
-            log.info("%s: result already stored in %s; restoring the status", name, configmap_name)
-            self._finish(name, result_from_configmap(stored), wanted, configmap_name)
+        if self._restore(name, wanted, configmap_name):
             return
-        result = self._execute(name, spec, wanted)
-        self._store(result, wanted, configmap_name)
-        self._finish(name, result, wanted, configmap_name)
-
-    def _execute(self, name: str, spec: dict[str, Any], wanted: str) -> CaseResult:
         try:
-            case = CaseSpec.from_dict(spec["case"])
-        except (KeyError, TypeError, ValueError) as exc:
-            return _rejected(spec, f"spec.case is not a test case: {type(exc).__name__}: {exc}")
-        if case.case_id != spec.get("caseId") or spec_hash(case) != wanted:
-            return _rejected(spec, "spec.case does not match spec.caseId/spec.specHash (edited by hand?)")
+            case = case_of(spec)
+        except ValueError as exc:
+            self._deliver(name, failed_result(spec, str(exc)), wanted, configmap_name)
+            return
+        if spec.get("image"):
+            self._reconcile_case_pod(job, wanted, configmap_name)
+            return
         self._patch_status(name, {"phase": "Running", "startTime": _now(), "observedSpecHash": wanted, "message": ""})
         log.info("%s: running case %s (%s)", name, case.case_id, case.algorithm)
         self.runs += 1
-        return self.runner(case, self.workspace)
+        self._deliver(name, self.runner(case, self.workspace), wanted, configmap_name)
 
-    def _store(self, result: CaseResult, wanted: str, configmap_name: str) -> None:
+    def _restore(self, name: str, wanted: str, configmap_name: str) -> bool:
+        """Set the status from a result already stored for this spec hash; False when there is none."""
+        stored = self._read_configmap(configmap_name)
+        if stored is None or stored_spec_hash(stored) != wanted:
+            return False
+        log.info("%s: result stored in %s; setting the status", name, configmap_name)
+        self._finish(name, result_from_configmap(stored), wanted, configmap_name)
+        return True
+
+    def _reconcile_case_pod(self, job: dict[str, Any], wanted: str, configmap_name: str) -> None:
         from kubernetes import client
 
-        body = result_configmap(result, self.namespace, wanted)
-        body["metadata"]["name"] = configmap_name
-        core = client.CoreV1Api(self.api)
+        name, spec = job["metadata"]["name"], job["spec"]
+        batch = client.BatchV1Api(self.api)
+        job_name = case_job_name(name, wanted)
         try:
-            core.create_namespaced_config_map(self.namespace, body)
+            current = self.api.sanitize_for_serialization(batch.read_namespaced_job(job_name, self.namespace))
         except client.ApiException as exc:
-            if exc.status != 409:
+            if exc.status != 404:
                 raise
-            current = core.read_namespaced_config_map(configmap_name, self.namespace)
-            body["metadata"]["resourceVersion"] = current.metadata.resource_version
-            core.replace_namespaced_config_map(configmap_name, self.namespace, body)
+            self._start_case_pod(job, job_name)
+            return
+        pods = client.CoreV1Api(self.api).list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}")
+        outcome = case_outcome(current, self.api.sanitize_for_serialization(pods.items))
+        if not outcome.finished:
+            return
+        # The Pod writes its result before it exits: read once more in case it landed after the first look.
+        if self._restore(name, wanted, configmap_name):
+            return
+        error = outcome.message if not outcome.succeeded else (
+            f"case Pod of Job {job_name} finished without writing its result ConfigMap {configmap_name}")
+        log.error("%s: %s", name, error)
+        self._deliver(name, failed_result(spec, error), wanted, configmap_name)
+        if not outcome.succeeded:
+            # a Pod stuck on its image would retry forever; its events and logs go with it, the reason is kept
+            batch.delete_namespaced_job(job_name, self.namespace, propagation_policy="Background")
+
+    def _start_case_pod(self, job: dict[str, Any], job_name: str) -> None:
+        from kubernetes import client
+
+        assert self.case_pods is not None
+        name, image = job["metadata"]["name"], job["spec"]["image"]
+        try:
+            client.BatchV1Api(self.api).create_namespaced_job(self.namespace, case_job(job, self.case_pods))
+        except client.ApiException as exc:
+            if exc.status != 409:  # already created (replayed event): nothing to do
+                log.error("%s: cannot create case Job %s: %s", name, job_name, reason(exc))
+                raise
+            return
+        self.pods_started += 1
+        log.info("%s: running case %s in a Pod of %s (Job %s)", name, job["spec"].get("caseId"), image, job_name)
+        self._patch_status(name, {"phase": "Running", "startTime": _now(), "observedSpecHash": job["spec"]["specHash"],
+                                  "message": f"case Pod of Job {job_name}"})
+
+    def _deliver(self, name: str, result: CaseResult, wanted: str, configmap_name: str) -> None:
+        store_result(self.api, self.namespace, result, wanted, configmap_name)
+        self._finish(name, result, wanted, configmap_name)
 
     def _finish(self, name: str, result: CaseResult, wanted: str, configmap_name: str) -> None:
         phase = "Succeeded" if result.ok else "Failed"
@@ -147,13 +257,9 @@ class JobController:
             raise
 
 
-def _rejected(spec: dict[str, Any], error: str) -> CaseResult:
-    """A failed result for a job that cannot run, so the administrator hears about it instead of waiting."""
-    return CaseResult(
-        case_id=str(spec.get("caseId", "")), job=str(spec.get("benchmark", "")),
-        algorithm=str(spec.get("algorithm", "")), paradigm="", modules={}, hyperparameters={},
-        status="failed", error=error,
-    )
+def _owning_job(obj: dict[str, Any]) -> str | None:
+    """The SimulationJob a case Job or case Pod belongs to (by label)."""
+    return (obj.get("metadata", {}).get("labels") or {}).get(LABEL_SIMULATION_JOB)
 
 
 def _now() -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from controller.plan import CaseSpec, config_hash
+from controller.results import CaseResult
 
 GROUP = "simulation.ianvs-lab.io"
 VERSION = "v1alpha1"
@@ -29,6 +30,7 @@ LABEL_CASE_ID = "ianvs-lab.io/case-id"
 LABEL_COMPONENT = "ianvs-lab.io/component"
 RESULT_COMPONENT = "simulation-job-result"
 JOB_CONTROLLER_SERVICE_ACCOUNT = "ianvs-simulation-job-controller"
+CASE_RUNNER_SERVICE_ACCOUNT = "ianvs-simulation-case-runner"
 
 _DNS_LABEL_MAX = 63
 
@@ -84,6 +86,26 @@ def spec_hash(spec: CaseSpec) -> str:
     return config_hash(spec)
 
 
+def case_of(job_spec: dict[str, Any]) -> CaseSpec:
+    """The CaseSpec a SimulationJob's spec carries, checked against its caseId and specHash (ValueError if not)."""
+    try:
+        case = CaseSpec.from_dict(job_spec["case"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"spec.case is not a test case: {type(exc).__name__}: {exc}") from None
+    if case.case_id != job_spec.get("caseId") or spec_hash(case) != job_spec.get("specHash"):
+        raise ValueError("spec.case does not match spec.caseId/spec.specHash (edited by hand?)")
+    return case
+
+
+def failed_result(job_spec: dict[str, Any], error: str) -> CaseResult:
+    """A failed result for a SimulationJob that gave none, so the administrator hears why instead of waiting."""
+    return CaseResult(
+        case_id=str(job_spec.get("caseId", "")), job=str(job_spec.get("benchmark", "")),
+        algorithm=str(job_spec.get("algorithm", "")), paradigm="", modules={}, hyperparameters={},
+        status="failed", error=error,
+    )
+
+
 def crd() -> dict[str, Any]:
     (document,) = render("simulationjob-crd.yaml.j2")
     return document
@@ -108,7 +130,9 @@ def simulation_job(spec: CaseSpec, namespace: str, image: str = "") -> dict[str,
 
 
 def job_controller_rbac(namespace: str, service_account: str = JOB_CONTROLLER_SERVICE_ACCOUNT) -> list[dict[str, Any]]:
-    return render("job-controller-rbac.yaml.j2", namespace=namespace, service_account=service_account)
+    """The job controller's and the case runner's ServiceAccount, Role and RoleBinding."""
+    return render("job-controller-rbac.yaml.j2", namespace=namespace, service_account=service_account,
+                  case_service_account=CASE_RUNNER_SERVICE_ACCOUNT)
 
 
 def job_controller_deployment(
@@ -123,6 +147,7 @@ def job_controller_deployment(
     tolerations: list[dict[str, Any]] | None = None,
     host_network: bool = False,
     kubeconfig: str = "",
+    case_kubeconfig: str = "",
 ) -> dict[str, Any]:
     (document,) = render(
         "job-controller-deployment.yaml.j2",
@@ -136,5 +161,6 @@ def job_controller_deployment(
         tolerations=tolerations or [],
         host_network=host_network,
         kubeconfig=kubeconfig,
+        case_kubeconfig=case_kubeconfig,
     )
     return document

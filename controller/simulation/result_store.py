@@ -66,3 +66,20 @@ def stored_spec_hash(configmap: dict[str, Any]) -> str | None:
 
 def result_selector(benchmark: str) -> str:
     return f"{LABEL_COMPONENT}={RESULT_COMPONENT},{LABEL_BENCHMARK}={benchmark_label(benchmark)}"
+
+
+def store_result(api: Any, namespace: str, result: CaseResult, spec_hash: str, configmap_name: str) -> None:
+    """Create or overwrite the result ConfigMap ``configmap_name`` (the job controller and case Pods write it)."""
+    from kubernetes import client
+
+    body = result_configmap(result, namespace, spec_hash)
+    body["metadata"]["name"] = configmap_name
+    core = client.CoreV1Api(api)
+    try:
+        core.create_namespaced_config_map(namespace, body)
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+        current = core.read_namespaced_config_map(configmap_name, namespace)
+        body["metadata"]["resourceVersion"] = current.metadata.resource_version
+        core.replace_namespaced_config_map(configmap_name, namespace, body)

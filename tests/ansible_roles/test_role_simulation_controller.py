@@ -68,6 +68,9 @@ def test_the_role_deploys_what_the_python_controller_renders(
     assert any(c.type == "Established" and c.status == "True" for c in crd.status.conditions)
     rbac = client.RbacAuthorizationV1Api(k8s.api)
     assert rbac.read_namespaced_role("ianvs-simulation-job-controller", k8s.namespace).rules
+    # and the account case Pods run as
+    client.CoreV1Api(k8s.api).read_namespaced_service_account(manifests.CASE_RUNNER_SERVICE_ACCOUNT, k8s.namespace)
+    assert rbac.read_namespaced_role("ianvs-simulation-case-runner", k8s.namespace).rules
 
 
 def test_a_second_run_changes_nothing(deploy: Callable[..., PlayResult]) -> None:

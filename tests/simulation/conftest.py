@@ -79,7 +79,8 @@ def _admin_cluster(k8s: K8s) -> dict[str, Any]:
 
 @pytest.fixture
 def controller_account(k8s: K8s, simulation_crd: None) -> str:
-    """The job controller's ServiceAccount, Role and RoleBinding from templates/simulation, in the test namespace."""
+    """The job controller's (and the case runner's) ServiceAccount, Role and RoleBinding from templates/simulation,
+    in the test namespace."""
     from controller.simulation.kube import apply
     from controller.simulation.manifests import JOB_CONTROLLER_SERVICE_ACCOUNT, job_controller_rbac
 
@@ -88,21 +89,40 @@ def controller_account(k8s: K8s, simulation_crd: None) -> str:
     return JOB_CONTROLLER_SERVICE_ACCOUNT
 
 
-@pytest.fixture
-def controller_api(k8s: K8s, controller_account: str) -> Any:
-    """An API client authenticated as the job controller's service account."""
+def _account_api(k8s: K8s, service_account: str) -> Any:
+    """An API client authenticated as ``service_account`` of the test namespace."""
     from kubernetes import client
 
-    cluster = _admin_cluster(k8s)
     configuration = client.Configuration()
-    configuration.host = cluster["server"]
+    configuration.host = _admin_cluster(k8s)["server"]
     configuration.ssl_ca_cert = yaml.safe_load(k8s.env.kubeconfig.read_text())["clusters"][0]["cluster"][
         "certificate-authority"]
-    token = _token(k8s, controller_account)
+    token = _token(k8s, service_account)
     # client >= 36 reads "BearerToken", older ones "authorization"; both are set so either works
     configuration.api_key = {"BearerToken": token, "authorization": token}
     configuration.api_key_prefix = {"BearerToken": "Bearer", "authorization": "Bearer"}
-    api = client.ApiClient(configuration)
+    return client.ApiClient(configuration)
+
+
+def _account_kubeconfig(k8s: K8s, service_account: str, path: Path) -> Path:
+    """A kubeconfig file for ``service_account`` (CA embedded, so it also works inside a Pod)."""
+    document = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "testenv", "cluster": _admin_cluster(k8s)}],
+        "users": [{"name": service_account, "user": {"token": _token(k8s, service_account)}}],
+        "contexts": [{"name": service_account, "context": {"cluster": "testenv", "user": service_account,
+                                                           "namespace": k8s.namespace}}],
+        "current-context": service_account,
+    }
+    path.write_text(yaml.safe_dump(document))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def controller_api(k8s: K8s, controller_account: str) -> Any:
+    """An API client authenticated as the job controller's service account."""
+    api = _account_api(k8s, controller_account)
     yield api
     api.close()
 
@@ -110,18 +130,22 @@ def controller_api(k8s: K8s, controller_account: str) -> Any:
 @pytest.fixture
 def controller_kubeconfig(k8s: K8s, controller_account: str, tmp_path: Path) -> Path:
     """A kubeconfig file for the job controller's service account (for `controller simulation job-controller`)."""
-    cluster = _admin_cluster(k8s)
-    document = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "testenv", "cluster": cluster}],
-        "users": [{"name": controller_account, "user": {"token": _token(k8s, controller_account)}}],
-        "contexts": [{"name": "controller", "context": {"cluster": "testenv", "user": controller_account,
-                                                        "namespace": k8s.namespace}}],
-        "current-context": "controller",
-    }
-    path = tmp_path / "controller.kubeconfig"
-    path.write_text(yaml.safe_dump(document))
-    path.chmod(0o600)
-    return path
+    return _account_kubeconfig(k8s, controller_account, tmp_path / "controller.kubeconfig")
 
 
+@pytest.fixture
+def case_runner_api(k8s: K8s, controller_account: str) -> Any:
+    """An API client authenticated as the case Pods' service account (its Role comes with the controller's)."""
+    from controller.simulation.manifests import CASE_RUNNER_SERVICE_ACCOUNT
+
+    api = _account_api(k8s, CASE_RUNNER_SERVICE_ACCOUNT)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def case_runner_kubeconfig(k8s: K8s, controller_account: str, tmp_path: Path) -> Path:
+    """A kubeconfig file for the case Pods' service account (mounted into case Pods on the test node)."""
+    from controller.simulation.manifests import CASE_RUNNER_SERVICE_ACCOUNT
+
+    return _account_kubeconfig(k8s, CASE_RUNNER_SERVICE_ACCOUNT, tmp_path / "case-runner.kubeconfig")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,16 +64,32 @@ def test_names_that_clean_up_the_same_stay_distinct() -> None:
     assert manifests.dns_label("x" * 70 + "1") != manifests.dns_label("x" * 70 + "2")
 
 
-def test_rbac_lets_the_controller_read_jobs_set_status_and_write_configmaps_only() -> None:
-    account, role, binding = manifests.job_controller_rbac("lab")
+def _rules(role: dict[str, Any]) -> dict[tuple[tuple[str, ...], tuple[str, ...]], set[str]]:
+    return {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"]) for r in role["rules"]}
+
+
+def test_rbac_lets_the_controller_manage_jobs_results_and_case_pods_only() -> None:
+    account, role, binding, *_ = manifests.job_controller_rbac("lab")
     assert (account["kind"], role["kind"], binding["kind"]) == ("ServiceAccount", "Role", "RoleBinding")
-    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"]) for r in role["rules"]}
-    assert rules == {
+    assert _rules(role) == {
         (("simulation.ianvs-lab.io",), ("simulationjobs",)): {"get", "list", "watch"},
         (("simulation.ianvs-lab.io",), ("simulationjobs/status",)): {"get", "patch", "update"},
         (("",), ("configmaps",)): {"get", "list", "watch", "create", "update"},
+        (("batch",), ("jobs",)): {"get", "list", "watch", "create", "delete"},
+        (("",), ("pods",)): {"get", "list", "watch"},
     }
     assert binding["subjects"][0]["name"] == account["metadata"]["name"]
+
+
+def test_rbac_lets_a_case_pod_read_its_job_and_write_its_result_only() -> None:
+    *_, account, role, binding = manifests.job_controller_rbac("lab")
+    assert account["metadata"]["name"] == manifests.CASE_RUNNER_SERVICE_ACCOUNT
+    assert _rules(role) == {
+        (("simulation.ianvs-lab.io",), ("simulationjobs",)): {"get"},
+        (("",), ("configmaps",)): {"get", "create", "update"},
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": manifests.CASE_RUNNER_SERVICE_ACCOUNT,
+                                    "namespace": "lab"}]
 
 
 def test_deployment_mounts_workspace_and_host_paths_at_the_same_paths() -> None:
@@ -83,6 +100,24 @@ def test_deployment_mounts_workspace_and_host_paths_at_the_same_paths() -> None:
     assert mounts == {"/srv/ws": False, "/data": True, "/plugins": True}
     assert container["args"][:2] == ["simulation", "job-controller"]
     assert pod["serviceAccountName"] == manifests.JOB_CONTROLLER_SERVICE_ACCOUNT
+
+
+def test_deployment_hands_its_folders_network_and_placement_on_to_case_pods() -> None:
+    from controller.cli import build_parser
+    from controller.simulation.commands import _case_pod_settings
+
+    tolerations = [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}]
+    deployment = manifests.job_controller_deployment(
+        "lab", "img:1", "/srv/ws", ["/data", "/my plugins"], image_pull_policy="Never", host_network=True,
+        node_selector={"ianvs-lab.io/role": "cloud"}, tolerations=tolerations, case_kubeconfig="/etc/case.kubeconfig")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    args = build_parser().parse_args(container["args"])  # what the controller in the Pod will parse
+    settings = _case_pod_settings(args, Path("/srv/ws"))
+    assert settings.host_paths == ("/data", "/my plugins")
+    assert (settings.host_network, settings.image_pull_policy, settings.kubeconfig) == (
+        True, "Never", "/etc/case.kubeconfig")
+    assert settings.node_selector == {"ianvs-lab.io/role": "cloud"}
+    assert list(settings.tolerations) == tolerations
 
 
 def _result(**changes: Any) -> CaseResult:

@@ -1,0 +1,162 @@
+"""A test case in its own Pod: the batch Job the job controller creates for a SimulationJob with ``spec.image``,
+and how the Job's and its Pod's state is read back into an outcome.
+
+Why a Pod per case: the algorithm runs in the image it was built into (its dependencies, not the controller's),
+cases run in parallel across the lab's nodes, and a case that crashes or runs out of memory takes down its own
+Pod, not the controller. The Pod writes its result ConfigMap itself (``controller simulation run-case``); the
+controller only reads Job/Pod state to turn a Pod that could not deliver a result into a failed result.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.errors import ConfigError
+from controller.simulation.manifests import (
+    CASE_RUNNER_SERVICE_ACCOUNT,
+    LABEL_CASE_ID,
+    LABEL_COMPONENT,
+    dns_label,
+    render,
+)
+from controller.simulation.result_store import ANNOTATION_SPEC_HASH
+
+CASE_COMPONENT = "simulation-case"
+LABEL_SIMULATION_JOB = "ianvs-lab.io/simulation-job"
+CASE_SELECTOR = f"{LABEL_COMPONENT}={CASE_COMPONENT}"
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+# Waiting reasons after which a container will not start without someone changing the image or the cluster.
+STUCK_REASONS = frozenset({
+    "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
+    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+})
+
+
+@dataclass(frozen=True)
+class CasePodSettings:
+    """Where and how case Pods run; the Deployment passes the controller's own host folders and placement."""
+
+    workspace: str
+    host_paths: tuple[str, ...] = ()
+    service_account: str = CASE_RUNNER_SERVICE_ACCOUNT
+    kubeconfig: str = ""
+    """a kubeconfig file on the node for the case Pod (else the in-cluster service-account config)"""
+    host_network: bool = False
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, Any], ...] = ()
+    image_pull_policy: str = "IfNotPresent"
+    deadline_s: int = 0
+    """activeDeadlineSeconds of a case Pod; 0: no limit"""
+
+    def __post_init__(self) -> None:
+        if self.image_pull_policy not in PULL_POLICIES:
+            raise ConfigError(f"case image pull policy: expected one of {', '.join(PULL_POLICIES)}, "
+                              f"got {self.image_pull_policy!r}")
+        if self.deadline_s < 0:
+            raise ConfigError(f"case deadline: expected seconds >= 0, got {self.deadline_s}")
+
+
+def parse_tolerations(text: str) -> tuple[dict[str, Any], ...]:
+    """``--case-tolerations``: a JSON list of Pod tolerations, as in a Pod spec."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--case-tolerations: not JSON ({exc})") from None
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError('--case-tolerations: expected a JSON list of objects, e.g. '
+                          '[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]')
+    return tuple(value)
+
+
+def parse_node_selector(pairs: list[str]) -> dict[str, str]:
+    """``--case-node-selector KEY=VALUE`` (repeatable)."""
+    selector: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--case-node-selector: expected KEY=VALUE, got {pair!r}")
+        selector[key] = value
+    return selector
+
+
+def case_job_name(simulation_job: str, spec_hash: str) -> str:
+    """One Job per version of a case: a changed spec gets a new Job instead of racing the old one's deletion."""
+    return dns_label(f"{simulation_job}-{spec_hash[:10]}")
+
+
+def case_job(simulation_job: dict[str, Any], settings: CasePodSettings) -> dict[str, Any]:
+    """The batch Job that runs ``simulation_job``'s case in a Pod of its ``spec.image``."""
+    meta, spec = simulation_job["metadata"], simulation_job["spec"]
+    (document,) = render(
+        "case-job.yaml.j2",
+        name=case_job_name(meta["name"], spec["specHash"]),
+        namespace=meta["namespace"],
+        labels={"component": LABEL_COMPONENT, "simulation_job": LABEL_SIMULATION_JOB, "case_id": LABEL_CASE_ID},
+        annotations={"spec_hash": ANNOTATION_SPEC_HASH},
+        component=CASE_COMPONENT,
+        simulation_job=meta["name"],
+        owner_uid=meta["uid"],
+        case_id=spec["caseId"],
+        spec_hash=spec["specHash"],
+        image=spec["image"],
+        workspace=settings.workspace,
+        host_paths=sorted(set(settings.host_paths)),
+        service_account=settings.service_account,
+        kubeconfig=settings.kubeconfig,
+        host_network=settings.host_network,
+        node_selector=settings.node_selector,
+        tolerations=list(settings.tolerations),
+        image_pull_policy=settings.image_pull_policy,
+        deadline_s=settings.deadline_s,
+    )
+    return document
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    finished: bool
+    succeeded: bool = False
+    message: str = ""
+
+
+RUNNING = CaseOutcome(finished=False)
+
+
+def case_outcome(job: dict[str, Any], pods: list[dict[str, Any]]) -> CaseOutcome:
+    """What a case Job and its Pods (plain dicts as the API returns them) say: still running, done, or failed why."""
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK_REASONS:
+                image = status.get("image", "")
+                return CaseOutcome(True, message=_one_line(
+                    f"case Pod cannot start ({image}): {waiting['reason']}: {waiting.get('message', '')}"))
+    conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
+                  if c.get("status") == "True"}
+    if "Complete" in conditions:
+        return CaseOutcome(True, succeeded=True)
+    if "Failed" in conditions:
+        failed = conditions["Failed"]
+        detail = _termination(pods)
+        return CaseOutcome(True, message=_one_line(
+            f"case Pod failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}"
+            + (f"; {detail}" if detail else "")))
+    return RUNNING
+
+
+def _termination(pods: list[dict[str, Any]]) -> str:
+    """The last container termination of the Pods: reason, exit code and message (the log tail on error)."""
+    for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "", reverse=True):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated")
+            if terminated:
+                message = (terminated.get("message") or "").strip().splitlines()
+                return (f"container {terminated.get('reason', 'terminated')} with exit code "
+                        f"{terminated.get('exitCode')}" + (f": {message[-1]}" if message else ""))
+    return ""
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,49 @@
+"""What a case Pod runs (``controller simulation run-case``): read its SimulationJob, run the case with the same
+``run_case`` as every other runtime, and write the result ConfigMap the administrator harvests.
+
+A case that fails is a result like any other (status "failed", exit code 0). Only a runner that cannot read its
+job or write its result exits non-zero; the job controller then reports the Pod's last log line as the reason.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from controller.errors import ClusterError
+from controller.results import CaseResult
+from controller.runtime.case import run_case
+from controller.simulation.job_controller import Runner
+from controller.simulation.kube import reason
+from controller.simulation.manifests import GROUP, PLURAL, VERSION, case_of, failed_result, result_configmap_name
+from controller.simulation.result_store import store_result
+
+log = logging.getLogger(__name__)
+
+
+def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: Runner = run_case) -> CaseResult:
+    from kubernetes import client
+
+    try:
+        job = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    except client.ApiException as exc:
+        raise ClusterError(f"SimulationJob {namespace}/{name}: {reason(exc)}") from None
+    spec = job.get("spec") or {}
+    try:
+        case = case_of(spec)
+    except ValueError as exc:
+        result = failed_result(spec, str(exc))
+    else:
+        log.info("%s: running case %s (%s) in Pod %s", name, case.case_id, case.algorithm, os.environ.get("HOSTNAME", "?"))
+        result = runner(case, workspace)
+        result.provenance = {**result.provenance, "case_pod": {
+            "image": spec.get("image", ""), "pod": os.environ.get("HOSTNAME", ""), "node": os.environ.get("NODE_NAME", ""),
+        }}
+    configmap_name = spec.get("resultConfigMap") or result_configmap_name(str(spec.get("caseId", name)))
+    try:
+        store_result(api, namespace, result, str(spec.get("specHash", "")), configmap_name)
+    except client.ApiException as exc:
+        raise ClusterError(f"cannot write result ConfigMap {namespace}/{configmap_name}: {reason(exc)}") from None
+    log.info("%s: %s%s", name, result.status, f" ({result.error})" if result.error else "")
+    return result

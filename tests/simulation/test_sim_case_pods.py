@@ -1,0 +1,146 @@
+"""A case in its own Pod: the batch Job rendered for a SimulationJob with an image, and how Job/Pod state becomes
+an outcome (no cluster needed; tests/simulation/test_sim_case_pods_cluster.py runs the real thing)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from controller.errors import ConfigError
+from controller.simulation import case_pods
+from controller.simulation.case_pods import CasePodSettings, case_job, case_job_name, case_outcome
+
+SPEC_HASH = "a" * 64
+
+
+def _simulation_job(name: str = "cityscapes-lifelong-0123456789ab", image: str = "ianvs-lab/controller:1") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "lab", "uid": "6f1c0de4-0000-4000-8000-000000000001"},
+        "spec": {"caseId": "0123456789ab", "specHash": SPEC_HASH, "image": image},
+    }
+
+
+def _pod_spec(job: dict[str, Any]) -> dict[str, Any]:
+    return job["spec"]["template"]["spec"]
+
+
+def test_the_case_job_runs_run_case_for_its_simulation_job_in_its_image() -> None:
+    job = case_job(_simulation_job(), CasePodSettings(workspace="/srv/ws"))
+    (container,) = _pod_spec(job)["containers"]
+    assert container["image"] == "ianvs-lab/controller:1"
+    assert container["args"] == ["simulation", "run-case", "--namespace", "lab", "--job",
+                                 "cityscapes-lifelong-0123456789ab", "--workspace", "/srv/ws"]
+    assert _pod_spec(job)["serviceAccountName"] == "ianvs-simulation-case-runner"
+
+
+def test_the_case_job_never_retries_and_belongs_to_its_simulation_job() -> None:
+    job = case_job(_simulation_job(), CasePodSettings(workspace="/srv/ws"))
+    assert job["spec"]["backoffLimit"] == 0
+    assert _pod_spec(job)["restartPolicy"] == "Never"
+    (owner,) = job["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "SimulationJob", "cityscapes-lifelong-0123456789ab", "6f1c0de4-0000-4000-8000-000000000001", True)
+    assert "activeDeadlineSeconds" not in job["spec"]
+
+
+def test_case_pod_settings_reach_the_pod() -> None:
+    settings = CasePodSettings(
+        workspace="/srv/ws", host_paths=("/plugins", "/data", "/data"), kubeconfig="/etc/case.kubeconfig",
+        host_network=True, node_selector={"ianvs-lab.io/role": "edge"},
+        tolerations=({"key": "edge", "operator": "Exists", "effect": "NoSchedule"},),
+        image_pull_policy="Never", deadline_s=600)
+    job = case_job(_simulation_job(), settings)
+    pod = _pod_spec(job)
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m.get("readOnly", False) for m in container["volumeMounts"]}
+    assert mounts == {"/srv/ws": False, "/etc/case.kubeconfig": True, "/data": True, "/plugins": True}
+    assert container["args"][-2:] == ["--kubeconfig", "/etc/case.kubeconfig"]
+    assert (pod["hostNetwork"], pod["nodeSelector"], pod["tolerations"]) == (
+        True, {"ianvs-lab.io/role": "edge"}, [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}])
+    assert container["imagePullPolicy"] == "Never"
+    assert job["spec"]["activeDeadlineSeconds"] == 600
+
+
+@pytest.mark.parametrize("name", ["short", "x" * 63, "a-benchmark-with-a-very-long-name-and-its-case-0123456789ab"])
+def test_case_job_names_are_dns_labels_and_differ_per_spec_hash(name: str) -> None:
+    first, second = case_job_name(name, "a" * 64), case_job_name(name, "b" * 64)
+    for value in (first, second):
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value) and len(value) <= 63
+    assert first != second
+
+
+@pytest.mark.parametrize(("changes", "error"), [
+    ({"image_pull_policy": "Sometimes"}, "case image pull policy: expected one of Always, IfNotPresent, Never"),
+    ({"deadline_s": -1}, "case deadline: expected seconds >= 0, got -1"),
+])
+def test_bad_case_pod_settings_are_refused(changes: dict[str, Any], error: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(error)):
+        CasePodSettings(workspace="/srv/ws", **changes)
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("{", "--case-tolerations: not JSON"),
+    ('{"key": "edge"}', "--case-tolerations: expected a JSON list of objects"),
+    ('["edge"]', "--case-tolerations: expected a JSON list of objects"),
+])
+def test_bad_tolerations_are_refused(text: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(error)):
+        case_pods.parse_tolerations(text)
+
+
+def test_node_selectors_need_key_and_value() -> None:
+    assert case_pods.parse_node_selector(["a=b", "c="]) == {"a": "b", "c": ""}
+    with pytest.raises(ConfigError, match="--case-node-selector: expected KEY=VALUE, got 'edge'"):
+        case_pods.parse_node_selector(["edge"])
+
+
+# --------------------------------------------------------------------------------------------- outcome
+
+def _job_status(*conditions: tuple[str, str, str]) -> dict[str, Any]:
+    return {"status": {"conditions": [{"type": t, "status": "True", "reason": r, "message": m}
+                                      for t, r, m in conditions]}}
+
+
+def _pod(state: dict[str, Any], created: str = "2026-11-28T00:00:00Z") -> dict[str, Any]:
+    return {"metadata": {"creationTimestamp": created},
+            "status": {"containerStatuses": [{"image": "ianvs-lab/missing:1", "state": state}]}}
+
+
+def test_a_job_without_conditions_is_still_running() -> None:
+    assert case_outcome({"status": {"active": 1}}, [_pod({"running": {}})]) == case_pods.RUNNING
+
+
+def test_a_complete_job_succeeded() -> None:
+    outcome = case_outcome(_job_status(("Complete", "", "")), [_pod({"terminated": {"exitCode": 0}})])
+    assert (outcome.finished, outcome.succeeded) == (True, True)
+
+
+@pytest.mark.parametrize("reason", ["ErrImageNeverPull", "ImagePullBackOff", "InvalidImageName"])
+def test_a_pod_stuck_on_its_image_fails_the_case_with_the_reason(reason: str) -> None:
+    pod = _pod({"waiting": {"reason": reason, "message": "image not present with pull policy of Never"}})
+    outcome = case_outcome({"status": {"active": 1}}, [pod])
+    assert (outcome.finished, outcome.succeeded) == (True, False)
+    assert outcome.message == (f"case Pod cannot start (ianvs-lab/missing:1): {reason}: "
+                               "image not present with pull policy of Never")
+
+
+def test_a_pod_still_creating_is_not_stuck() -> None:
+    pod = _pod({"waiting": {"reason": "ContainerCreating"}})
+    assert case_outcome({"status": {"active": 1}}, [pod]) == case_pods.RUNNING
+
+
+def test_a_failed_job_names_the_last_termination_and_its_last_log_line() -> None:
+    older = _pod({"terminated": {"reason": "Error", "exitCode": 1, "message": "old"}}, "2026-11-28T00:00:00Z")
+    newer = _pod({"terminated": {"reason": "OOMKilled", "exitCode": 137,
+                                 "message": "loading model\nerror: out of memory\n"}}, "2026-11-28T00:01:00Z")
+    outcome = case_outcome(_job_status(("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")),
+                           [older, newer])
+    assert outcome.message == ("case Pod failed: BackoffLimitExceeded: Job has reached the specified backoff limit; "
+                               "container OOMKilled with exit code 137: error: out of memory")
+
+
+def test_a_job_past_its_deadline_fails_even_without_a_pod() -> None:
+    outcome = case_outcome(_job_status(("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")),
+                           [])
+    assert outcome.message == "case Pod failed: DeadlineExceeded: Job was active longer than specified deadline"

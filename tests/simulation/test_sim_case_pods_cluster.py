@@ -1,0 +1,109 @@
+"""Cases of SimulationJobs with an image run in their own Pods: the job controller's half (the case Job) and the
+case runner's half (`controller simulation run-case`) against the real control plane, each acting as its own
+service account. tests/simulation/test_sim_in_cluster.py runs the Pods on the test node."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.plan import CaseSpec
+from controller.runtime.case import run_case
+from controller.simulation.case_pods import CASE_SELECTOR
+from controller.simulation.case_runner import run_job_case
+from controller.simulation.job_admin import JobAdministrator
+from controller.simulation.job_controller import JobController
+from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_name
+from infra.fixtures import K8s, poll
+
+IMAGE = "ianvs-lab/controller:case-pod-test"
+
+
+def _simulation_job(k8s: K8s, spec: CaseSpec) -> dict[str, Any]:
+    return k8s.custom.get_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec))
+
+
+def _case_jobs(k8s: K8s) -> list[Any]:
+    from kubernetes import client
+
+    return client.BatchV1Api(k8s.api).list_namespaced_job(k8s.namespace, label_selector=CASE_SELECTOR).items
+
+
+def test_a_job_with_an_image_gets_one_case_job_owned_by_it(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    spec = specs[0]
+    JobAdministrator(k8s.api, k8s.namespace).submit([spec], IMAGE)
+    controller = JobController(controller_api, k8s.namespace, tmp_path)
+    assert controller.run_once() == 0  # nothing ran in the controller's process
+    controller.run_once()  # a replayed event creates nothing new
+    assert JobController(controller_api, k8s.namespace, tmp_path).run_once() == 0
+
+    (case_job,) = _case_jobs(k8s)
+    assert controller.pods_started == 1
+    owner = _simulation_job(k8s, spec)
+    assert [(o.kind, o.name, o.uid) for o in case_job.metadata.owner_references] == [
+        ("SimulationJob", owner["metadata"]["name"], owner["metadata"]["uid"])]
+    assert case_job.spec.template.spec.containers[0].image == IMAGE
+    assert owner["status"]["phase"] == "Running"
+    assert owner["status"]["message"] == f"case Pod of Job {case_job.metadata.name}"
+
+
+def test_the_result_a_case_pod_writes_finishes_the_job_and_equals_a_local_run(
+    k8s: K8s, controller_api: Any, case_runner_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    spec = specs[0]
+    admin = JobAdministrator(k8s.api, k8s.namespace)
+    admin.submit([spec], IMAGE)
+    JobController(controller_api, k8s.namespace, tmp_path).run_once()
+
+    # what the case Pod runs, as the case runner's service account (its Role is exercised)
+    written = run_job_case(case_runner_api, k8s.namespace, job_name(spec), tmp_path / "pod-workspace")
+    assert written.ok, written.error
+    assert written.provenance["case_pod"]["image"] == IMAGE
+    JobController(controller_api, k8s.namespace, tmp_path).run_once()
+
+    assert _simulation_job(k8s, spec)["status"]["phase"] == "Succeeded"
+    harvested = admin.collect([spec], timeout_s=10)[spec.case_id]
+    local = run_case(spec, tmp_path / "local")
+    assert harvested.metrics == local.metrics
+    assert harvested.matrix == local.matrix
+
+
+@pytest.mark.parametrize("forbidden", ["set a job's status", "create a batch Job", "read another namespace"])
+def test_the_case_runner_account_may_do_nothing_else(
+    k8s: K8s, case_runner_api: Any, specs: list[CaseSpec], forbidden: str
+) -> None:
+    from kubernetes import client
+
+    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], IMAGE)
+    calls = {
+        "set a job's status": lambda: client.CustomObjectsApi(case_runner_api).patch_namespaced_custom_object_status(
+            GROUP, VERSION, k8s.namespace, PLURAL, job_name(specs[0]), {"status": {"phase": "Succeeded"}}),
+        "create a batch Job": lambda: client.BatchV1Api(case_runner_api).create_namespaced_job(
+            k8s.namespace, {"metadata": {"name": "x"}, "spec": {"template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "x", "image": IMAGE}]}}}}),
+        "read another namespace": lambda: client.CoreV1Api(case_runner_api).list_namespaced_config_map("default"),
+    }
+    with pytest.raises(client.ApiException) as refused:
+        calls[forbidden]()
+    assert refused.value.status == 403
+
+
+def test_a_case_runner_for_a_job_that_does_not_exist_names_it(k8s: K8s, case_runner_api: Any, tmp_path: Path) -> None:
+    from controller.errors import ClusterError
+
+    with pytest.raises(ClusterError, match=rf"SimulationJob {k8s.namespace}/no-such-job: .*not found"):
+        run_job_case(case_runner_api, k8s.namespace, "no-such-job", tmp_path)
+
+
+def test_deleting_the_simulation_job_garbage_collects_its_case_job(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], IMAGE)
+    JobController(controller_api, k8s.namespace, tmp_path).run_once()
+    assert len(_case_jobs(k8s)) == 1
+    JobAdministrator(k8s.api, k8s.namespace).delete(specs[:1])
+    # kube-controller-manager's garbage collector follows the ownerReference
+    assert poll(lambda: not _case_jobs(k8s), timeout_s=60), [j.metadata.name for j in _case_jobs(k8s)]
