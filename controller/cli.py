@@ -181,11 +181,14 @@ def _run(job: Path, args: argparse.Namespace) -> int:
             log.warning("--jobs applies to the local runtime; in the cluster the job controller runs the cases")
 
         target = ClusterTarget(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
-                               image=args.image, timeout_s=args.timeout, cleanup=args.cleanup)
+                               image=args.image, algorithm_images=args.algorithm_images, timeout_s=args.timeout,
+                               cleanup=args.cleanup)
         results = run_cases_in_cluster(specs, root, target, resume=args.resume, progress=on_case)
     else:
-        if args.kubeconfig or args.context or args.image or args.cleanup or args.namespace != "default":
-            log.warning("--kubeconfig/--context/--namespace/--image/--cleanup apply with --runtime simulation only")
+        if (args.kubeconfig or args.context or args.image or args.algorithm_images or args.cleanup
+                or args.namespace != "default"):
+            log.warning("--kubeconfig/--context/--namespace/--image/--algorithm-images/--cleanup apply with "
+                        "--runtime simulation only")
         results = run_cases(specs, root, jobs=args.jobs, resume=args.resume, progress=on_case)
     _publish(config, root)
     failed = [r for r in results if not r.ok]

@@ -25,6 +25,9 @@ class ClusterTarget:
     context: str | None = None
     namespace: str = "default"
     image: str = ""
+    """run each case in its own Pod of this image (empty: in the job controller's process)"""
+    algorithm_images: bool = False
+    """build one image per algorithm FROM ``image`` (or the default controller image) and run its cases in it"""
     timeout_s: float = 3600.0
     cleanup: bool = False
     """delete the SimulationJobs and result ConfigMaps once their results are harvested"""
@@ -46,7 +49,7 @@ def run_cases_in_cluster(
     if pending:
         admin = JobAdministrator(api_client(target.kubeconfig, target.context), target.namespace)
         admin.install_crd()
-        admin.submit(pending, target.image)
+        admin.submit(pending, target.image, _algorithm_images(pending, target))
         log.info("submitted %d simulation job%s to namespace %s; waiting for results",
                  len(pending), "s"[: len(pending) != 1], target.namespace)
 
@@ -64,3 +67,15 @@ def run_cases_in_cluster(
         if target.cleanup:
             admin.delete(pending)
     return [results[spec.case_id] for spec in specs]
+
+
+def _algorithm_images(specs: Sequence[CaseSpec], target: ClusterTarget) -> dict[str, str]:
+    if not target.algorithm_images:
+        return {}
+    from controller.simulation.algorithm_images import build_algorithm_images
+    from controller.simulation.images import DEFAULT_TAG
+
+    images = build_algorithm_images(specs, target.image or DEFAULT_TAG)
+    for built in images.values():
+        log.info("algorithm %s runs in %s", built.algorithm, built.tag)
+    return {algorithm: built.tag for algorithm, built in images.items()}

@@ -6,6 +6,7 @@
     simulation manifests [--namespace NS] [--image IMG ...]             CRD, RBAC and Deployment YAML to apply
     simulation status [--namespace NS] [--benchmark NAME]              SimulationJobs and their phase
     simulation build-image [--tag T] [--base IMG] [--extras rfnet]      the image the controller runs in
+    simulation build-algorithm-images JOB [--algorithm NAME]           per algorithm: that image + its plugin files
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     group.add_argument("--image", default="",
                        help="run each case in its own Pod of this image (built with `controller simulation "
                             "build-image`); default: in the job controller's process")
+    group.add_argument("--algorithm-images", action="store_true",
+                       help="build one image per algorithm (its plugin files added to --image or the default "
+                            "controller image) and run its cases in Pods of it")
     group.add_argument("--timeout", type=positive_float, default=3600.0, metavar="SECONDS",
                        help="give up waiting for results after this long (default 3600)")
     group.add_argument("--cleanup", action="store_true",
@@ -85,6 +89,14 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
     image.add_argument("--base", default="ianvs-lab/base:bookworm", help="Debian-based image to start from")
     image.add_argument("--extras", default="", help="package extras to include, e.g. rfnet (adds PyTorch, ~3 GB)")
 
+    algorithms = actions.add_parser("build-algorithm-images",
+                                    help="build one image per algorithm of a job: the controller image + its plugin files")
+    algorithms.add_argument("job", type=Path, help="benchmarkingjob.yaml")
+    algorithms.add_argument("--algorithm", action="append", default=[], metavar="NAME",
+                            help="only this algorithm; repeatable (default: every algorithm of the job)")
+    algorithms.add_argument("--controller-image", default=None,
+                            help="image to build on (default: ianvs-lab/controller:<version>, see build-image)")
+
     manifests = actions.add_parser("manifests", help="print the CRD, the job controller's RBAC and Deployment")
     manifests.add_argument("--namespace", "-n", default="default")
     manifests.add_argument("--image", default="ianvs-lab/controller:latest", help="job controller image")
@@ -104,6 +116,8 @@ def run_simulation_command(args: argparse.Namespace) -> int:
         return _manifests(args)
     if args.simulation_command == "build-image":
         return _build_image(args)
+    if args.simulation_command == "build-algorithm-images":
+        return _build_algorithm_images(args)
     if args.simulation_command == "status":
         return _status(args)
     if args.simulation_command == "run-case":
@@ -148,6 +162,28 @@ def _build_image(args: argparse.Namespace) -> int:
     built = build_image(args.tag or DEFAULT_TAG, args.base, extras)
     log.info("built %s (%s, %.0f MB)", built.tag, built.image_id[:19], built.size_bytes / 1e6)
     print(built.tag)
+    return EXIT_OK
+
+
+def _build_algorithm_images(args: argparse.Namespace) -> int:
+    from controller.config.loader import load_job
+    from controller.errors import ConfigError
+    from controller.plan import build_plan
+    from controller.report.table import plain_table
+    from controller.simulation.algorithm_images import build_algorithm_images
+    from controller.simulation.images import DEFAULT_TAG
+
+    specs = build_plan(load_job(args.job))
+    if args.algorithm:
+        unknown = sorted(set(args.algorithm) - {spec.algorithm for spec in specs})
+        if unknown:
+            names = ", ".join(sorted({spec.algorithm for spec in specs}))
+            raise ConfigError(f"--algorithm {', '.join(unknown)}: not in the job (it has: {names})", file=args.job)
+        specs = [spec for spec in specs if spec.algorithm in args.algorithm]
+    images = build_algorithm_images(specs, args.controller_image or DEFAULT_TAG)
+    rows = [("ALGORITHM", "IMAGE", "FILES", "BUILT")]
+    rows += [(i.algorithm, i.tag, str(len(i.files)), "yes" if i.built else "up to date") for i in images.values()]
+    print(plain_table(rows))
     return EXIT_OK
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +47,13 @@ class JobAdministrator:
             raise ClusterError(f"{exc} (installing the CRD needs cluster-admin rights; an admin can run "
                                "`controller simulation manifests | kubectl apply -f -` once)") from None
 
-    def submit(self, specs: Sequence[CaseSpec], image: str = "") -> None:
+    def submit(self, specs: Sequence[CaseSpec], image: str = "", images: Mapping[str, str] | None = None) -> None:
+        """``image`` for every case, or ``images[algorithm]`` where given (no image: the controller runs the case)."""
         from kubernetes import client
 
         custom = client.CustomObjectsApi(self.api)
         for spec in specs:
-            body = simulation_job(spec, self.namespace, image)
+            body = simulation_job(spec, self.namespace, (images or {}).get(spec.algorithm, image))
             name = body["metadata"]["name"]
             try:
                 custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)

@@ -149,3 +149,56 @@ def case_runner_kubeconfig(k8s: K8s, controller_account: str, tmp_path: Path) ->
     from controller.simulation.manifests import CASE_RUNNER_SERVICE_ACCOUNT
 
     return _account_kubeconfig(k8s, CASE_RUNNER_SERVICE_ACCOUNT, tmp_path / "case-runner.kubeconfig")
+
+
+@pytest.fixture
+def custom_algorithm_job(fast_job: Path, tiny_dataset: Path) -> Path:
+    """The fast job plus an algorithm of the user's own: a plugin file importing a sibling module and a
+    sub-package, beside data that must not end up in an image. The testenv names the dataset by its real path,
+    so a case Pod needs only the dataset folder mounted, not the job folder."""
+    from tests.conftest import edit_yaml, write
+
+    job_dir = fast_job.parent
+    write(job_dir / "plugins" / "custom_majority.py", """
+        from controller import register
+        from controller.algorithms.majority import MajorityClassSegmenter
+
+        from helper import GREETING
+        from tools.names import NAME
+
+        @register(NAME, kind="basemodel")
+        class CustomMajority(MajorityClassSegmenter):
+            greeting = GREETING
+    """)
+    write(job_dir / "plugins" / "helper.py", 'GREETING = "hello from the image"\n')
+    write(job_dir / "plugins" / "tools" / "__init__.py", "")
+    write(job_dir / "plugins" / "tools" / "names.py", 'NAME = "CustomMajority"\n')
+    write(job_dir / "plugins" / "weights" / "model.yaml", "not a package: stays out\n")
+    write(job_dir / "plugins" / "notes.txt", "data, not source\n")
+    (job_dir / "plugins" / "blob.bin").write_bytes(b"\0" * 1024)
+    write(job_dir / "algorithm-custom.yaml", """
+        algorithm:
+          paradigm_type: lifelonglearning
+          lifelong_learning_data_setting:
+            train_ratio: 0.75
+          modules:
+            - type: basemodel
+              name: CustomMajority
+              url: ./plugins/custom_majority.py
+            - type: task_definition
+              name: TaskDefinitionByAttribute
+              hyperparameters:
+                - attribute: {values: [city]}
+            - type: task_allocation
+              name: TaskAllocationLatest
+    """)
+    edit_yaml(fast_job, lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
+        {"name": "custom-majority", "url": "./algorithm-custom.yaml"}))
+
+    def real_paths(doc: dict[str, Any]) -> None:
+        dataset = doc["testenv"]["dataset"]
+        dataset["train_index"] = str(tiny_dataset / "train-index.txt")
+        dataset["test_index"] = str(tiny_dataset / "test-index.txt")
+
+    edit_yaml(job_dir / "testenv.yaml", real_paths)
+    return fast_job

@@ -186,3 +186,36 @@ def test_a_case_whose_image_has_no_controller_fails_with_the_containers_error(
     error, _ = _failed_result(k8s, specs[0], base_images.base, controller)
     assert error.startswith("case Pod"), error
     assert "simulation" in error, error  # the runtime could not find the command: "simulation run-case ..."
+
+
+def test_algorithm_images_carry_the_plugins_so_case_pods_mount_only_the_data(
+    k8s: K8s, k8s_node: NodeEnv, controller_image: str, controller_api: Any, case_runner_kubeconfig: Path,
+    custom_algorithm_job: Path, tiny_dataset: Path, tmp_path: Path,
+) -> None:
+    from tests.conftest import keep_algorithms
+
+    keep_algorithms(custom_algorithm_job.parent, "custom-majority")
+    built = subprocess.run([*CONTROLLER, "simulation", "build-algorithm-images", str(custom_algorithm_job),
+                            "--controller-image", controller_image], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    (image,) = [line.split()[1] for line in built.stdout.splitlines()[1:]]
+    k8s_node.load_images(image)
+    workspace = tmp_path / "cluster-workspace"
+    # only the dataset is mounted: the plugin files must come from the image
+    controller = JobController(controller_api, k8s.namespace, workspace, case_pods=_case_pod_settings(
+        k8s_node, workspace, case_runner_kubeconfig, tiny_dataset))
+    with _watching(controller):
+        simulated = subprocess.run(
+            [*CONTROLLER, "run", str(custom_algorithm_job), "--workspace", str(tmp_path / "simulated"),
+             "--runtime", "simulation", "--kubeconfig", str(k8s.env.kubeconfig), "--namespace", k8s.namespace,
+             "--image", controller_image, "--algorithm-images", "--timeout", "300"],
+            capture_output=True, text=True, timeout=400,
+        )
+    assert simulated.returncode == 0, simulated.stderr + "\n" + k8s_node.log_tails()
+    local = subprocess.run([*CONTROLLER, "run", str(custom_algorithm_job), "--workspace", str(tmp_path / "local")],
+                           capture_output=True, text=True, timeout=400)
+    assert local.returncode == 0, local.stderr
+
+    assert _rank(tmp_path / "simulated")["custom-majority"]["mIoU"] == _rank(tmp_path / "local")["custom-majority"]["mIoU"]
+    (result_file,) = (tmp_path / "simulated" / "cityscapes-lifelong").glob("*/result.json")
+    assert json.loads(result_file.read_text())["provenance"]["case_pod"]["image"] == image
