@@ -48,6 +48,8 @@ class CasePodSettings:
     image_pull_policy: str = "IfNotPresent"
     deadline_s: int = 0
     """activeDeadlineSeconds of a case Pod; 0: no limit"""
+    resources: dict[str, Any] = field(default_factory=dict)
+    """the case container's ``resources`` (requests/limits, e.g. ``{"limits": {"nvidia.com/gpu": 1}}``)"""
 
     def __post_init__(self) -> None:
         if self.image_pull_policy not in PULL_POLICIES:
@@ -55,6 +57,10 @@ class CasePodSettings:
                               f"got {self.image_pull_policy!r}")
         if self.deadline_s < 0:
             raise ConfigError(f"case deadline: expected seconds >= 0, got {self.deadline_s}")
+        unknown = sorted(set(self.resources) - {"requests", "limits"})
+        if unknown or not all(isinstance(v, dict) for v in self.resources.values()):
+            raise ConfigError(f"case resources: expected {{\"requests\": {{...}}, \"limits\": {{...}}}}, got "
+                              f"{json.dumps(self.resources)}")
 
 
 def parse_tolerations(text: str) -> tuple[dict[str, Any], ...]:
@@ -67,6 +73,17 @@ def parse_tolerations(text: str) -> tuple[dict[str, Any], ...]:
         raise ConfigError('--case-tolerations: expected a JSON list of objects, e.g. '
                           '[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]')
     return tuple(value)
+
+
+def parse_resources(text: str) -> dict[str, Any]:
+    """``--case-resources``: the case container's resources as JSON, as in a Pod spec."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--case-resources: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError('--case-resources: expected a JSON object, e.g. {"limits": {"nvidia.com/gpu": 1}}')
+    return value
 
 
 def parse_node_selector(pairs: list[str]) -> dict[str, str]:
@@ -109,6 +126,7 @@ def case_job(simulation_job: dict[str, Any], settings: CasePodSettings) -> dict[
         tolerations=list(settings.tolerations),
         image_pull_policy=settings.image_pull_policy,
         deadline_s=settings.deadline_s,
+        resources=settings.resources,
     )
     return document
 
@@ -118,6 +136,7 @@ class CaseOutcome:
     finished: bool
     succeeded: bool = False
     message: str = ""
+    """why it failed; while it runs: why its Pod is waiting (e.g. not schedulable), if it is"""
 
 
 RUNNING = CaseOutcome(finished=False)
@@ -142,7 +161,18 @@ def case_outcome(job: dict[str, Any], pods: list[dict[str, Any]]) -> CaseOutcome
         return CaseOutcome(True, message=_one_line(
             f"case Pod failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}"
             + (f"; {detail}" if detail else "")))
-    return RUNNING
+    waiting = _unscheduled(pods)
+    return CaseOutcome(False, message=waiting) if waiting else RUNNING
+
+
+def _unscheduled(pods: list[dict[str, Any]]) -> str:
+    """Why a case Pod is not scheduled yet (it may be later: a node frees up or is added), else ''."""
+    for pod in pods:
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                return _one_line(f"case Pod waits for a node: {condition.get('reason', '')}: "
+                                 f"{condition.get('message', '')}")
+    return ""
 
 
 def _termination(pods: list[dict[str, Any]]) -> str:

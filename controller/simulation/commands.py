@@ -72,6 +72,8 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
     pods.add_argument("--case-tolerations", default="[]", metavar="JSON",
                       help='tolerations of case Pods, e.g. \'[{"key": "edge", "operator": "Exists"}]\'')
     pods.add_argument("--case-image-pull-policy", default="IfNotPresent", choices=("Always", "IfNotPresent", "Never"))
+    pods.add_argument("--case-resources", default="{}", metavar="JSON",
+                      help='resources of the case container, e.g. \'{"limits": {"nvidia.com/gpu": 1, "memory": "8Gi"}}\'')
     pods.add_argument("--case-deadline", type=int, default=0, metavar="SECONDS",
                       help="fail a case whose Pod runs longer than this (default: no limit)")
 
@@ -208,14 +210,19 @@ def _job_controller(args: argparse.Namespace) -> int:
 
 
 def _case_pod_settings(args: argparse.Namespace, workspace: Path) -> "CasePodSettings":
-    from controller.simulation.case_pods import CasePodSettings, parse_node_selector, parse_tolerations
+    from controller.simulation.case_pods import (
+        CasePodSettings,
+        parse_node_selector,
+        parse_resources,
+        parse_tolerations,
+    )
 
     optional = {"service_account": args.case_service_account} if args.case_service_account else {}
     return CasePodSettings(
         workspace=str(workspace), host_paths=tuple(args.host_path), kubeconfig=args.case_kubeconfig,
         host_network=args.case_host_network, node_selector=parse_node_selector(args.case_node_selector),
         tolerations=parse_tolerations(args.case_tolerations), image_pull_policy=args.case_image_pull_policy,
-        deadline_s=args.case_deadline, **optional,
+        deadline_s=args.case_deadline, resources=parse_resources(args.case_resources), **optional,
     )
 
 

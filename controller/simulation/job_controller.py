@@ -180,6 +180,10 @@ class JobController:
         pods = client.CoreV1Api(self.api).list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}")
         outcome = case_outcome(current, self.api.sanitize_for_serialization(pods.items))
         if not outcome.finished:
+            running = f"case Pod of Job {job_name}"
+            message = f"{running}: {outcome.message}" if outcome.message else running
+            if (job.get("status") or {}).get("message") != message:  # say why it waits, once per change
+                self._patch_status(name, {"message": message})
             return
         # The Pod writes its result before it exits: read once more in case it landed after the first look.
         if self._restore(name, wanted, configmap_name):

@@ -148,6 +148,7 @@ def job_controller_deployment(
     host_network: bool = False,
     kubeconfig: str = "",
     case_kubeconfig: str = "",
+    case_resources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     (document,) = render(
         "job-controller-deployment.yaml.j2",
@@ -162,5 +163,6 @@ def job_controller_deployment(
         host_network=host_network,
         kubeconfig=kubeconfig,
         case_kubeconfig=case_kubeconfig,
+        case_resources=case_resources or {},
     )
     return document

@@ -53,12 +53,14 @@ def test_the_role_deploys_what_the_python_controller_renders(
 ) -> None:
     from kubernetes import client
 
-    result = deploy()
+    resources = {"limits": {"nvidia.com/gpu": 1, "memory": "8Gi"}}
+    result = deploy(simulation_controller_case_resources=resources)
     assert result.returncode == 0, result.output
     apps = client.AppsV1Api(k8s.api)
     deployed = apps.read_namespaced_deployment("ianvs-simulation-job-controller", k8s.namespace)
     expected = manifests.job_controller_deployment(k8s.namespace, "ianvs-lab/controller:test",
-                                                   "/var/lib/ianvs-lab/workspace", [str(tmp_path / "data")])
+                                                   "/var/lib/ianvs-lab/workspace", [str(tmp_path / "data")],
+                                                   case_resources=resources)
     (container,) = deployed.spec.template.spec.containers
     (want,) = expected["spec"]["template"]["spec"]["containers"]
     assert container.image == want["image"] and container.args == want["args"]

@@ -49,7 +49,7 @@ def test_case_pod_settings_reach_the_pod() -> None:
         workspace="/srv/ws", host_paths=("/plugins", "/data", "/data"), kubeconfig="/etc/case.kubeconfig",
         host_network=True, node_selector={"ianvs-lab.io/role": "edge"},
         tolerations=({"key": "edge", "operator": "Exists", "effect": "NoSchedule"},),
-        image_pull_policy="Never", deadline_s=600)
+        image_pull_policy="Never", deadline_s=600, resources={"limits": {"nvidia.com/gpu": 1}})
     job = case_job(_simulation_job(), settings)
     pod = _pod_spec(job)
     (container,) = pod["containers"]
@@ -60,6 +60,7 @@ def test_case_pod_settings_reach_the_pod() -> None:
         True, {"ianvs-lab.io/role": "edge"}, [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}])
     assert container["imagePullPolicy"] == "Never"
     assert job["spec"]["activeDeadlineSeconds"] == 600
+    assert container["resources"] == {"limits": {"nvidia.com/gpu": 1}}
 
 
 @pytest.mark.parametrize("name", ["short", "x" * 63, "a-benchmark-with-a-very-long-name-and-its-case-0123456789ab"])
@@ -73,6 +74,8 @@ def test_case_job_names_are_dns_labels_and_differ_per_spec_hash(name: str) -> No
 @pytest.mark.parametrize(("changes", "error"), [
     ({"image_pull_policy": "Sometimes"}, "case image pull policy: expected one of Always, IfNotPresent, Never"),
     ({"deadline_s": -1}, "case deadline: expected seconds >= 0, got -1"),
+    ({"resources": {"limit": {"cpu": 1}}}, 'case resources: expected {"requests": {...}, "limits": {...}}'),
+    ({"resources": {"limits": 1}}, 'case resources: expected {"requests": {...}, "limits": {...}}'),
 ])
 def test_bad_case_pod_settings_are_refused(changes: dict[str, Any], error: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(error)):
@@ -87,6 +90,15 @@ def test_bad_case_pod_settings_are_refused(changes: dict[str, Any], error: str) 
 def test_bad_tolerations_are_refused(text: str, error: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(error)):
         case_pods.parse_tolerations(text)
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("{", "--case-resources: not JSON"),
+    ("[]", "--case-resources: expected a JSON object"),
+])
+def test_bad_resources_are_refused(text: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(error)):
+        case_pods.parse_resources(text)
 
 
 def test_node_selectors_need_key_and_value() -> None:
@@ -123,6 +135,15 @@ def test_a_pod_stuck_on_its_image_fails_the_case_with_the_reason(reason: str) ->
     assert (outcome.finished, outcome.succeeded) == (True, False)
     assert outcome.message == (f"case Pod cannot start (ianvs-lab/missing:1): {reason}: "
                                "image not present with pull policy of Never")
+
+
+def test_an_unschedulable_pod_keeps_the_case_running_and_says_why() -> None:
+    pod = {"status": {"phase": "Pending", "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": "0/1 nodes are available: 1 Insufficient cpu."}]}}
+    outcome = case_outcome({"status": {"active": 1}}, [pod])
+    assert (outcome.finished, outcome.message) == (
+        False, "case Pod waits for a node: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.")
 
 
 def test_a_pod_still_creating_is_not_stuck() -> None:

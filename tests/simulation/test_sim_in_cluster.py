@@ -86,11 +86,12 @@ def test_the_deployed_job_controller_runs_the_benchmark_in_the_cluster(
 
 # --------------------------------------------------------------------------------------------- case Pods
 
-def _case_pod_settings(k8s_node: NodeEnv, workspace: Path, kubeconfig: Path, *host_paths: Path) -> CasePodSettings:
+def _case_pod_settings(k8s_node: NodeEnv, workspace: Path, kubeconfig: Path, *host_paths: Path,
+                       **changes: Any) -> CasePodSettings:
     return CasePodSettings(
         workspace=str(workspace), host_paths=tuple(str(p) for p in host_paths), kubeconfig=str(kubeconfig),
         host_network=True, image_pull_policy="Never",
-        tolerations=({"key": k8s_node.taint_key, "operator": "Exists", "effect": "NoSchedule"},),
+        tolerations=({"key": k8s_node.taint_key, "operator": "Exists", "effect": "NoSchedule"},), **changes,
     )
 
 
@@ -186,6 +187,26 @@ def test_a_case_whose_image_has_no_controller_fails_with_the_containers_error(
     error, _ = _failed_result(k8s, specs[0], base_images.base, controller)
     assert error.startswith("case Pod"), error
     assert "simulation" in error, error  # the runtime could not find the command: "simulation run-case ..."
+
+
+def test_a_case_pod_no_node_can_take_keeps_its_job_running_and_says_why(
+    k8s: K8s, k8s_node: NodeEnv, controller_image: str, controller_api: Any, case_runner_kubeconfig: Path,
+    specs: list[CaseSpec], tmp_path: Path,
+) -> None:
+    k8s_node.load_images(controller_image)
+    controller = JobController(controller_api, k8s.namespace, tmp_path, case_pods=_case_pod_settings(
+        k8s_node, tmp_path, case_runner_kubeconfig, resources={"requests": {"cpu": "1000"}}))
+    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], controller_image)
+
+    def status() -> dict[str, Any]:
+        job = k8s.custom.get_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, job_name(specs[0]))
+        return job.get("status") or {}
+
+    with _watching(controller):
+        waiting = poll(lambda: "waits for a node" in status().get("message", ""), timeout_s=60)
+    assert waiting, status()
+    assert status()["phase"] == "Running"
+    assert "Insufficient cpu" in status()["message"], status()
 
 
 def test_algorithm_images_carry_the_plugins_so_case_pods_mount_only_the_data(

@@ -109,7 +109,8 @@ def test_deployment_hands_its_folders_network_and_placement_on_to_case_pods() ->
     tolerations = [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}]
     deployment = manifests.job_controller_deployment(
         "lab", "img:1", "/srv/ws", ["/data", "/my plugins"], image_pull_policy="Never", host_network=True,
-        node_selector={"ianvs-lab.io/role": "cloud"}, tolerations=tolerations, case_kubeconfig="/etc/case.kubeconfig")
+        node_selector={"ianvs-lab.io/role": "cloud"}, tolerations=tolerations, case_kubeconfig="/etc/case.kubeconfig",
+        case_resources={"limits": {"nvidia.com/gpu": 1}})
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     args = build_parser().parse_args(container["args"])  # what the controller in the Pod will parse
     settings = _case_pod_settings(args, Path("/srv/ws"))
@@ -118,6 +119,7 @@ def test_deployment_hands_its_folders_network_and_placement_on_to_case_pods() ->
         True, "Never", "/etc/case.kubeconfig")
     assert settings.node_selector == {"ianvs-lab.io/role": "cloud"}
     assert list(settings.tolerations) == tolerations
+    assert settings.resources == {"limits": {"nvidia.com/gpu": 1}}
 
 
 def _result(**changes: Any) -> CaseResult:
