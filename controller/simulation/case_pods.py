@@ -9,6 +9,7 @@ controller only reads Job/Pod state to turn a Pod that could not deliver a resul
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,8 +143,9 @@ class CaseOutcome:
 RUNNING = CaseOutcome(finished=False)
 
 
-def case_outcome(job: dict[str, Any], pods: list[dict[str, Any]]) -> CaseOutcome:
-    """What a case Job and its Pods (plain dicts as the API returns them) say: still running, done, or failed why."""
+def case_outcome(job: dict[str, Any], pods: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]] = ()) -> CaseOutcome:
+    """What a case Job, its Pods and the Job's events (plain dicts as the API returns them) say: still running,
+    done, or failed why."""
     for pod in pods:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
@@ -161,11 +163,21 @@ def case_outcome(job: dict[str, Any], pods: list[dict[str, Any]]) -> CaseOutcome
         return CaseOutcome(True, message=_one_line(
             f"case Pod failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}"
             + (f"; {detail}" if detail else "")))
-    waiting = _unscheduled(pods)
+    waiting = _unscheduled(pods) or ("" if pods else _not_created(events))
     return CaseOutcome(False, message=waiting) if waiting else RUNNING
 
 
-def _unscheduled(pods: list[dict[str, Any]]) -> str:
+def _not_created(events: Sequence[dict[str, Any]]) -> str:
+    """Why the Job controller cannot create the case Pod (quota, admission, ...), from the Job's newest
+    FailedCreate event; it keeps retrying, so this is a wait, not yet a failure."""
+    failed = [e for e in events if e.get("reason") == "FailedCreate"]
+    if not failed:
+        return ""
+    newest = max(failed, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return _one_line(f"case Pod cannot be created: {newest.get('message', '')}")
+
+
+def _unscheduled(pods: Sequence[dict[str, Any]]) -> str:
     """Why a case Pod is not scheduled yet (it may be later: a node frees up or is added), else ''."""
     for pod in pods:
         for condition in (pod.get("status") or {}).get("conditions") or []:
@@ -175,7 +187,7 @@ def _unscheduled(pods: list[dict[str, Any]]) -> str:
     return ""
 
 
-def _termination(pods: list[dict[str, Any]]) -> str:
+def _termination(pods: Sequence[dict[str, Any]]) -> str:
     """The last container termination of the Pods: reason, exit code and message (the log tail on error)."""
     for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "", reverse=True):
         for status in (pod.get("status") or {}).get("containerStatuses") or []:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 TERMINAL_PHASES = ("Succeeded", "Failed")
 Runner = Callable[[CaseSpec, Path], CaseResult]
 WATCH_TIMEOUT_S = 10
+RESYNC_S = 30.0
 _QUEUE_POLL_S = 0.5
 
 
@@ -65,7 +67,10 @@ class JobController:
     """cases this controller executed in its own process (not counting restored statuses)"""
     pods_started: int = 0
     """case Pods (batch Jobs) this controller created"""
+    resync_s: float = RESYNC_S
+    """how often ``run_forever`` looks at every unfinished job again, events or not"""
     _queue: "queue.Queue[str | BaseException]" = field(default_factory=queue.Queue, init=False, repr=False)
+    _accounts_seen: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.case_pods is None:
@@ -98,7 +103,11 @@ class JobController:
         for what, list_fn, kwargs, key in sources:
             threading.Thread(target=self._feed, args=(what, list_fn, kwargs, key, stop), daemon=True,
                              name=f"watch {what}").start()
+        next_resync = time.monotonic() + self.resync_s
         while not stop.is_set():
+            if time.monotonic() >= next_resync:
+                self._resync()
+                next_resync = time.monotonic() + self.resync_s
             try:
                 item = self._queue.get(timeout=_QUEUE_POLL_S)
             except queue.Empty:
@@ -106,6 +115,14 @@ class JobController:
             if isinstance(item, BaseException):
                 raise item  # a watch that cannot go on (e.g. 403): the controller must not silently go deaf
             self.reconcile_named(item)
+
+    def _resync(self) -> None:
+        """Queue every unfinished job again: some changes raise no watch event here (a case Job whose Pod cannot be
+        created only gets Events), and a periodic resync is how controllers notice them."""
+        listed = self._custom().list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+        for job in listed.get("items", []):
+            if (job.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+                self._queue.put(job["metadata"]["name"])
 
     def _feed(self, what: str, list_fn: Callable[..., Any], kwargs: dict[str, Any],
               key: Callable[[dict[str, Any]], str | None], stop: threading.Event) -> None:
@@ -177,8 +194,12 @@ class JobController:
                 raise
             self._start_case_pod(job, job_name)
             return
-        pods = client.CoreV1Api(self.api).list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}")
-        outcome = case_outcome(current, self.api.sanitize_for_serialization(pods.items))
+        core = client.CoreV1Api(self.api)
+        pods = self.api.sanitize_for_serialization(
+            core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}").items)
+        events = [] if pods else self.api.sanitize_for_serialization(core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={job_name}").items)
+        outcome = case_outcome(current, pods, events)
         if not outcome.finished:
             running = f"case Pod of Job {job_name}"
             message = f"{running}: {outcome.message}" if outcome.message else running
@@ -201,6 +222,12 @@ class JobController:
 
         assert self.case_pods is not None
         name, image = job["metadata"]["name"], job["spec"]["image"]
+        missing = self._missing_service_account()
+        if missing:
+            wanted = job["spec"]["specHash"]
+            configmap_name = job["spec"].get("resultConfigMap") or result_configmap_name(job["spec"]["caseId"])
+            self._deliver(name, failed_result(job["spec"], missing), wanted, configmap_name)
+            return
         try:
             client.BatchV1Api(self.api).create_namespaced_job(self.namespace, case_job(job, self.case_pods))
         except client.ApiException as exc:
@@ -212,6 +239,26 @@ class JobController:
         log.info("%s: running case %s in a Pod of %s (Job %s)", name, job["spec"].get("caseId"), image, job_name)
         self._patch_status(name, {"phase": "Running", "startTime": _now(), "observedSpecHash": job["spec"]["specHash"],
                                   "message": f"case Pod of Job {job_name}"})
+
+    def _missing_service_account(self) -> str:
+        """Why case Pods cannot be created for certain (their service account is missing), else ''. Without this
+        the Job controller would retry forever and the case would wait for the administrator's timeout."""
+        from kubernetes import client
+
+        assert self.case_pods is not None
+        account = self.case_pods.service_account
+        if account in self._accounts_seen:
+            return ""
+        try:
+            client.CoreV1Api(self.api).read_namespaced_service_account(account, self.namespace)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            return (f"service account {self.namespace}/{account} for case Pods does not exist; apply "
+                    f"`controller simulation manifests --namespace {self.namespace}` (or the simulation_controller "
+                    "role) to create it")
+        self._accounts_seen.add(account)
+        return ""
 
     def _deliver(self, name: str, result: CaseResult, wanted: str, configmap_name: str) -> None:
         store_result(self.api, self.namespace, result, wanted, configmap_name)

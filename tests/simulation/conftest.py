@@ -2,8 +2,11 @@
 and clients/kubeconfigs that act as the job controller's own service account (so its RBAC Role is exercised)."""
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -11,7 +14,33 @@ import yaml
 from tests.conftest import keep_algorithms
 from infra.fixtures import K8s
 
+if TYPE_CHECKING:
+    from controller.simulation.job_controller import JobController
+
 FAST = ("pixel-softmax-kb", "majority-class")
+
+
+@contextlib.contextmanager
+def watching(controller: JobController) -> Iterator[JobController]:
+    """The controller's watch loop in a thread for the duration of the block; its error, if any, fails the test."""
+    errors: list[BaseException] = []
+    stop = controller.stop_event = threading.Event()
+
+    def loop() -> None:
+        try:
+            controller.run_forever()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield controller
+    finally:
+        stop.set()
+        thread.join(30)
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture

@@ -146,6 +146,23 @@ def test_an_unschedulable_pod_keeps_the_case_running_and_says_why() -> None:
         False, "case Pod waits for a node: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.")
 
 
+def _failed_create(message: str, at: str) -> dict[str, Any]:
+    return {"reason": "FailedCreate", "message": message, "lastTimestamp": at}
+
+
+def test_a_pod_the_job_cannot_create_keeps_the_case_waiting_with_the_newest_reason() -> None:
+    events = [_failed_create("exceeded quota: pods=0", "2026-11-28T00:00:02Z"),
+              _failed_create("old reason", "2026-11-28T00:00:01Z"),
+              {"reason": "SuccessfulCreate", "message": "Created pod", "lastTimestamp": "2026-11-28T00:00:03Z"}]
+    outcome = case_outcome({"status": {}}, [], events)
+    assert (outcome.finished, outcome.message) == (False, "case Pod cannot be created: exceeded quota: pods=0")
+
+
+def test_creation_events_do_not_matter_once_a_pod_exists() -> None:
+    outcome = case_outcome({"status": {"active": 1}}, [_pod({"running": {}})], [_failed_create("old", "t")])
+    assert outcome == case_pods.RUNNING
+
+
 def test_a_pod_still_creating_is_not_stuck() -> None:
     pod = _pod({"waiting": {"reason": "ContainerCreating"}})
     assert case_outcome({"status": {"active": 1}}, [pod]) == case_pods.RUNNING

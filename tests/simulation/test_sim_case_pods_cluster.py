@@ -16,6 +16,7 @@ from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
 from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_name
 from infra.fixtures import K8s, poll
+from tests.simulation.conftest import watching
 
 IMAGE = "ianvs-lab/controller:case-pod-test"
 
@@ -47,7 +48,8 @@ def test_a_job_with_an_image_gets_one_case_job_owned_by_it(
         ("SimulationJob", owner["metadata"]["name"], owner["metadata"]["uid"])]
     assert case_job.spec.template.spec.containers[0].image == IMAGE
     assert owner["status"]["phase"] == "Running"
-    assert owner["status"]["message"] == f"case Pod of Job {case_job.metadata.name}"
+    # (followed by why its Pod waits, where a node is up but the Pod does not tolerate its taint)
+    assert owner["status"]["message"].startswith(f"case Pod of Job {case_job.metadata.name}")
 
 
 def test_the_result_a_case_pod_writes_finishes_the_job_and_equals_a_local_run(
@@ -107,3 +109,52 @@ def test_deleting_the_simulation_job_garbage_collects_its_case_job(
     JobAdministrator(k8s.api, k8s.namespace).delete(specs[:1])
     # kube-controller-manager's garbage collector follows the ownerReference
     assert poll(lambda: not _case_jobs(k8s), timeout_s=60), [j.metadata.name for j in _case_jobs(k8s)]
+
+
+def test_a_missing_case_runner_account_fails_the_case_at_once_saying_how_to_fix_it(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    from controller.simulation.manifests import CASE_RUNNER_SERVICE_ACCOUNT
+
+    k8s.core.delete_namespaced_service_account(CASE_RUNNER_SERVICE_ACCOUNT, k8s.namespace)
+    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], IMAGE)
+    JobController(controller_api, k8s.namespace, tmp_path).run_once()
+
+    status = _simulation_job(k8s, specs[0])["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"] == (
+        f"service account {k8s.namespace}/{CASE_RUNNER_SERVICE_ACCOUNT} for case Pods does not exist; apply "
+        f"`controller simulation manifests --namespace {k8s.namespace}` (or the simulation_controller role) to create it")
+    assert not _case_jobs(k8s)
+
+
+def test_a_case_pod_the_cluster_refuses_to_create_keeps_the_job_running_and_says_why(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    k8s.core.create_namespaced_resource_quota(k8s.namespace, {
+        "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
+    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], IMAGE)
+    controller = JobController(controller_api, k8s.namespace, tmp_path)
+    controller.run_once()  # creates the case Job; kube-controller-manager's Job controller is refused its Pod
+
+    def message() -> str:
+        controller.run_once()
+        return _simulation_job(k8s, specs[0])["status"].get("message", "")
+
+    assert poll(lambda: "cannot be created" in message(), timeout_s=60), message()
+    assert "exceeded quota" in message()
+    assert _simulation_job(k8s, specs[0])["status"]["phase"] == "Running"
+
+
+def test_the_watching_controller_notices_a_refused_pod_by_resyncing(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    # a Pod that cannot be created changes nothing the controller watches; only its periodic resync sees it
+    k8s.core.create_namespaced_resource_quota(k8s.namespace, {
+        "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
+    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], IMAGE)
+    controller = JobController(controller_api, k8s.namespace, tmp_path, resync_s=1.0)
+    with watching(controller):
+        said = poll(lambda: "exceeded quota" in (_simulation_job(k8s, specs[0]).get("status") or {}).get("message", ""),
+                    timeout_s=60)
+    assert said, _simulation_job(k8s, specs[0])

@@ -85,6 +85,21 @@ def test_resubmitting_the_same_cases_keeps_the_jobs(k8s: K8s, specs: list[CaseSp
     assert {job_name(s): _job(k8s, s)["metadata"]["resourceVersion"] for s in specs} == versions
 
 
+def test_submitting_over_a_job_with_another_spec_hash_replaces_it_and_resets_its_status(
+    k8s: K8s, simulation_crd: None, specs: list[CaseSpec]
+) -> None:
+    spec = specs[0]
+    stale = simulation_job(spec, k8s.namespace)
+    stale["spec"]["specHash"] = "0" * 64
+    k8s.custom.create_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, stale)
+    k8s.custom.patch_namespaced_custom_object_status(GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec),
+                                                     {"status": {"phase": "Succeeded", "observedSpecHash": "0" * 64}})
+    JobAdministrator(k8s.api, k8s.namespace).submit([spec])
+    job = _job(k8s, spec)
+    assert job["spec"]["specHash"] == simulation_job(spec, k8s.namespace)["spec"]["specHash"]
+    assert job["status"]["phase"] == "Pending"
+
+
 def test_a_job_edited_by_hand_fails_with_a_reason_instead_of_running(
     k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
 ) -> None:

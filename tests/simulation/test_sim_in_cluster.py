@@ -4,14 +4,11 @@ image, each in its own Pod, results harvested by `controller run --runtime simul
 equals a local run's."""
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from controller.simulation.job_controller import JobController
 from controller.simulation.kube import apply
 from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_controller_deployment, job_name
 from infra.fixtures import K8s, NodeEnv, poll
+from tests.simulation.conftest import watching
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 POD_START_TIMEOUT_S = 120
@@ -95,29 +93,6 @@ def _case_pod_settings(k8s_node: NodeEnv, workspace: Path, kubeconfig: Path, *ho
     )
 
 
-@contextlib.contextmanager
-def _watching(controller: JobController) -> Iterator[JobController]:
-    """The controller's watch loop in a thread for the duration of the block; its error, if any, fails the test."""
-    errors: list[BaseException] = []
-    stop = controller.stop_event = threading.Event()
-
-    def loop() -> None:
-        try:
-            controller.run_forever()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield controller
-    finally:
-        stop.set()
-        thread.join(30)
-    if errors:
-        raise errors[0]
-
-
 def test_cases_with_an_image_run_in_their_own_pods_and_match_a_local_run(
     k8s: K8s, k8s_node: NodeEnv, controller_image: str, controller_api: Any, case_runner_kubeconfig: Path,
     fast_job: Path, tiny_dataset: Path, tmp_path: Path,
@@ -126,7 +101,7 @@ def test_cases_with_an_image_run_in_their_own_pods_and_match_a_local_run(
     workspace = tmp_path / "cluster-workspace"
     controller = JobController(controller_api, k8s.namespace, workspace, case_pods=_case_pod_settings(
         k8s_node, workspace, case_runner_kubeconfig, fast_job.parent, tiny_dataset))
-    with _watching(controller):
+    with watching(controller):
         simulated = subprocess.run(
             [*CONTROLLER, "run", str(fast_job), "--workspace", str(tmp_path / "simulated"), "--runtime", "simulation",
              "--kubeconfig", str(k8s.env.kubeconfig), "--namespace", k8s.namespace, "--image", controller_image,
@@ -153,7 +128,7 @@ def test_cases_with_an_image_run_in_their_own_pods_and_match_a_local_run(
 def _failed_result(k8s: K8s, spec: CaseSpec, image: str, controller: JobController) -> tuple[str, str]:
     admin = JobAdministrator(k8s.api, k8s.namespace)
     admin.submit([spec], image)
-    with _watching(controller):
+    with watching(controller):
         result = admin.collect([spec], timeout_s=180)[spec.case_id]
     assert not result.ok
     status = k8s.custom.get_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec))["status"]
@@ -202,7 +177,7 @@ def test_a_case_pod_no_node_can_take_keeps_its_job_running_and_says_why(
         job = k8s.custom.get_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, job_name(specs[0]))
         return job.get("status") or {}
 
-    with _watching(controller):
+    with watching(controller):
         waiting = poll(lambda: "waits for a node" in status().get("message", ""), timeout_s=60)
     assert waiting, status()
     assert status()["phase"] == "Running"
@@ -225,7 +200,7 @@ def test_algorithm_images_carry_the_plugins_so_case_pods_mount_only_the_data(
     # only the dataset is mounted: the plugin files must come from the image
     controller = JobController(controller_api, k8s.namespace, workspace, case_pods=_case_pod_settings(
         k8s_node, workspace, case_runner_kubeconfig, tiny_dataset))
-    with _watching(controller):
+    with watching(controller):
         simulated = subprocess.run(
             [*CONTROLLER, "run", str(custom_algorithm_job), "--workspace", str(tmp_path / "simulated"),
              "--runtime", "simulation", "--kubeconfig", str(k8s.env.kubeconfig), "--namespace", k8s.namespace,

@@ -77,6 +77,8 @@ def test_rbac_lets_the_controller_manage_jobs_results_and_case_pods_only() -> No
         (("",), ("configmaps",)): {"get", "list", "watch", "create", "update"},
         (("batch",), ("jobs",)): {"get", "list", "watch", "create", "delete"},
         (("",), ("pods",)): {"get", "list", "watch"},
+        (("",), ("events",)): {"list"},
+        (("",), ("serviceaccounts",)): {"get"},
     }
     assert binding["subjects"][0]["name"] == account["metadata"]["name"]
 
