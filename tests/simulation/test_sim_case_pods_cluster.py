@@ -31,6 +31,13 @@ def _case_jobs(k8s: K8s) -> list[Any]:
     return client.BatchV1Api(k8s.api).list_namespaced_job(k8s.namespace, label_selector=CASE_SELECTOR).items
 
 
+def _submit_where_no_pod_may_be_created(k8s: K8s, spec: CaseSpec) -> None:
+    """A quota of zero Pods: kube-controller-manager's Job controller is refused every case Pod."""
+    k8s.core.create_namespaced_resource_quota(k8s.namespace, {
+        "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
+    JobAdministrator(k8s.api, k8s.namespace).submit([spec], IMAGE)
+
+
 def test_a_job_with_an_image_gets_one_case_job_owned_by_it(
     k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
 ) -> None:
@@ -131,9 +138,7 @@ def test_a_missing_case_runner_account_fails_the_case_at_once_saying_how_to_fix_
 def test_a_case_pod_the_cluster_refuses_to_create_keeps_the_job_running_and_says_why(
     k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
 ) -> None:
-    k8s.core.create_namespaced_resource_quota(k8s.namespace, {
-        "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
-    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], IMAGE)
+    _submit_where_no_pod_may_be_created(k8s, specs[0])
     controller = JobController(controller_api, k8s.namespace, tmp_path)
     controller.run_once()  # creates the case Job; kube-controller-manager's Job controller is refused its Pod
 
@@ -150,9 +155,7 @@ def test_the_watching_controller_notices_a_refused_pod_by_resyncing(
     k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
 ) -> None:
     # a Pod that cannot be created changes nothing the controller watches; only its periodic resync sees it
-    k8s.core.create_namespaced_resource_quota(k8s.namespace, {
-        "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
-    JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], IMAGE)
+    _submit_where_no_pod_may_be_created(k8s, specs[0])
     controller = JobController(controller_api, k8s.namespace, tmp_path, resync_s=1.0)
     with watching(controller):
         said = poll(lambda: "exceeded quota" in (_simulation_job(k8s, specs[0]).get("status") or {}).get("message", ""),
