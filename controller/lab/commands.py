@@ -2,6 +2,8 @@
 
     lab check [-i INVENTORY] [-e VAR=VALUE|@FILE ...]    host checks on every lab host; a table; exit 1 if one fails
     lab up    [-i INVENTORY] [-e ...] [--limit HOSTS]    build the lab: ansible-playbook site.yml, via ansible-runner
+    lab deploy [-i INVENTORY] [-e ...]                   deploy the Simulation Job Controller into the lab's cluster
+    lab down  [-i INVENTORY] [-e ...] [--purge]          remove it again (--purge: also every SimulationJob and result)
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import EXIT_CASE_FAILED, EXIT_OK, ConfigError
+
+SIMULATION_CONTROLLER = "playbooks/simulation_controller.yml"
 
 log = logging.getLogger("controller.cli")
 progress = logging.getLogger("controller.progress")
@@ -31,13 +35,26 @@ def add_lab_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPars
     common.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
     actions.add_parser("check", parents=[common], help="run the host checks and print a table of the results")
     actions.add_parser("up", parents=[common], help="build the lab: site.yml (host checks, Docker, ...)")
+    actions.add_parser("deploy", parents=[common],
+                       help="deploy the Simulation Job Controller (CRD, RBAC, Deployment) into the lab's cluster")
+    down = actions.add_parser("down", parents=[common],
+                              help="remove the Simulation Job Controller from the lab's cluster")
+    down.add_argument("--purge", action="store_true",
+                      help="also delete the SimulationJob CRD (every job, every case Pod) and the result ConfigMaps")
 
 
 def run_lab_command(args: argparse.Namespace) -> int:
     extravars = parse_extra_vars(args.extra_vars)
     if args.lab_command == "check":
         return _check(args.inventory, extravars, args.limit)
-    return _up(args.inventory, extravars, args.limit)
+    if args.lab_command == "deploy":
+        return _play(SIMULATION_CONTROLLER, "deploying the Simulation Job Controller", args.inventory,
+                     {**extravars, "simulation_controller_state": "present"}, args.limit)
+    if args.lab_command == "down":
+        return _play(SIMULATION_CONTROLLER, "removing the Simulation Job Controller" + (" and every job" if args.purge else ""),
+                     args.inventory, {**extravars, "simulation_controller_state": "absent",
+                                      "simulation_controller_purge": args.purge}, args.limit)
+    return _play("site.yml", "building the lab", args.inventory, extravars, args.limit)
 
 
 def parse_extra_vars(values: list[str]) -> dict[str, Any]:
@@ -103,11 +120,11 @@ def _check_table(checks: dict[str, list[dict[str, Any]]]) -> str:
     return plain_table(rows)
 
 
-def _up(inventory: Path, extravars: dict[str, Any], limit: str | None) -> int:
+def _play(playbook: str, what: str, inventory: Path, extravars: dict[str, Any], limit: str | None) -> int:
     from controller.lab.runner import run_playbook
 
-    progress.info("building the lab from %s (site.yml)", inventory)
-    run = run_playbook("site.yml", inventory, extravars=extravars, limit=limit, on_task=_on_task)
+    progress.info("%s from %s (%s)", what, inventory, playbook)
+    run = run_playbook(playbook, inventory, extravars=extravars, limit=limit, on_task=_on_task)
     for host, stats in sorted(run.stats.items()):
         progress.info("%s: ok=%d changed=%d failed=%d unreachable=%d", host, stats["ok"], stats["changed"],
                       stats["failed"], stats["unreachable"])
@@ -115,7 +132,7 @@ def _up(inventory: Path, extravars: dict[str, Any], limit: str | None) -> int:
         if not failure.ignored:
             log.error("%s: %s: %s", failure.host, failure.task, failure.message)
     if not run.ok:
-        log.error("site.yml %s (ansible-runner status %s, rc %d)", "failed" if run.status == "failed" else run.status,
+        log.error("%s %s (ansible-runner status %s, rc %d)", playbook, "failed" if run.status == "failed" else run.status,
                   run.status, run.rc)
         return EXIT_CASE_FAILED
     return EXIT_OK

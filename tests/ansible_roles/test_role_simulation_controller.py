@@ -46,6 +46,9 @@ def test_role_constants_match_the_python_controller() -> None:
     assert role_vars["__simulation_controller_group"] == manifests.GROUP
     assert role_vars["__simulation_controller_version"] == manifests.VERSION
     assert role_vars["__simulation_controller_service_account"] == manifests.JOB_CONTROLLER_SERVICE_ACCOUNT
+    assert role_vars["__simulation_controller_crd_name"] == manifests.CRD_NAME
+    assert role_vars["__simulation_controller_result_selector"] == (
+        f"{manifests.LABEL_COMPONENT}={manifests.RESULT_COMPONENT}")
 
 
 def test_the_role_deploys_what_the_python_controller_renders(

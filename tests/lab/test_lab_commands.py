@@ -105,3 +105,68 @@ def test_up_builds_a_lab_host_and_a_second_run_changes_nothing(
     second = _lab("up", "-i", str(inventory), "-e", f"@{tmp_path / 'vars.yml'}")
     assert second.returncode == 0, second.stderr
     assert "labhost-1: ok=" in second.stderr and " changed=0 " in second.stderr
+
+
+@pytest.fixture
+def restore_simulation_crd(k8s: Any) -> Any:
+    """`lab down --purge` deletes the cluster-wide CRD that other tests share: put it back afterwards."""
+    yield
+    from controller.simulation.kube import ensure_crd
+    from controller.simulation.manifests import crd
+
+    ensure_crd(k8s.api, crd())
+
+
+def _deploy_vars(k8s: Any) -> list[str]:
+    return ["-e", f"simulation_controller_kubeconfig={k8s.env.kubeconfig}",
+            "-e", f"simulation_controller_namespace={k8s.namespace}"]
+
+
+def test_deploy_then_down_purge_leaves_nothing_of_the_simulation_runtime(
+    k8s: Any, restore_simulation_crd: None, job_dir: Path
+) -> None:
+    from kubernetes import client
+
+    from controller.config.loader import load_job
+    from controller.plan import build_plan
+    from controller.results import CaseResult
+    from controller.simulation.job_admin import JobAdministrator
+    from controller.simulation.manifests import CRD_NAME
+    from controller.simulation.result_store import result_configmap
+
+    deployed = _lab("deploy", *_deploy_vars(k8s))
+    assert deployed.returncode == 0, deployed.stderr
+    assert client.AppsV1Api(k8s.api).read_namespaced_deployment("ianvs-simulation-job-controller", k8s.namespace)
+    spec = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))[0]
+    JobAdministrator(k8s.api, k8s.namespace).submit([spec])
+    result = CaseResult(case_id=spec.case_id, job=spec.job, algorithm=spec.algorithm, paradigm=spec.paradigm,
+                        modules={}, hyperparameters={})
+    k8s.core.create_namespaced_config_map(k8s.namespace, result_configmap(result, k8s.namespace, "f" * 64))
+
+    removed = _lab("down", "--purge", *_deploy_vars(k8s))
+    assert removed.returncode == 0, removed.stderr
+    with pytest.raises(client.ApiException) as gone:
+        client.AppsV1Api(k8s.api).read_namespaced_deployment("ianvs-simulation-job-controller", k8s.namespace)
+    assert gone.value.status == 404
+    with pytest.raises(client.ApiException) as gone:
+        client.ApiextensionsV1Api(k8s.api).read_custom_resource_definition(CRD_NAME)
+    assert gone.value.status == 404
+    assert k8s.core.list_namespaced_config_map(
+        k8s.namespace, label_selector="ianvs-lab.io/component=simulation-job-result").items == []
+    again = _lab("down", "--purge", *_deploy_vars(k8s))
+    assert again.returncode == 0, again.stderr
+    assert "changed=0" in again.stderr
+
+
+def test_down_without_purge_keeps_the_jobs_and_results(k8s: Any) -> None:
+    from kubernetes import client
+
+    from controller.simulation.manifests import CRD_NAME
+
+    assert _lab("deploy", *_deploy_vars(k8s)).returncode == 0
+    removed = _lab("down", *_deploy_vars(k8s))
+    assert removed.returncode == 0, removed.stderr
+    assert client.ApiextensionsV1Api(k8s.api).read_custom_resource_definition(CRD_NAME)
+    with pytest.raises(client.ApiException) as gone:
+        client.RbacAuthorizationV1Api(k8s.api).read_namespaced_role("ianvs-simulation-case-runner", k8s.namespace)
+    assert gone.value.status == 404
