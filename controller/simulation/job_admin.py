@@ -7,6 +7,7 @@ the benchmark (label selector), accepting only those written for the submitted s
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
@@ -35,12 +36,15 @@ log = logging.getLogger(__name__)
 
 OnResult = Callable[[CaseSpec, CaseResult], None]
 SUBMIT_THREADS = 4
+# After this long without any job controller touching a submitted job, warn (the timeout may be an hour away).
+UNATTENDED_AFTER_S = 60.0
 
 
 @dataclass
 class JobAdministrator:
     api: Any
     namespace: str
+    unattended_after_s: float = UNATTENDED_AFTER_S
 
     def install_crd(self) -> None:
         try:
@@ -118,6 +122,25 @@ class JobAdministrator:
             return len(results) == len(wanted) or time.monotonic() >= deadline
 
         benchmark = specs[0].job
+        watchdog = threading.Timer(min(self.unattended_after_s, timeout_s / 2), self._warn_if_unattended, (benchmark, results))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            self._harvest(core, benchmark, wanted, results, done, timeout_s, on_result)
+        finally:
+            watchdog.cancel()
+        missing = [job_name(spec) for case_id, (spec, _) in wanted.items() if case_id not in results]
+        if missing:
+            raise ClusterError(
+                f"{len(missing)} of {len(wanted)} simulation jobs in namespace {self.namespace} gave no result within "
+                f"{timeout_s:.0f}s: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                f"(is the job controller running? `controller simulation status -n {self.namespace}`)"
+            )
+        return results
+
+    def _harvest(self, core: Any, benchmark: str, wanted: dict[str, tuple[CaseSpec, str]],
+                 results: dict[str, CaseResult], done: Callable[[], bool], timeout_s: float,
+                 on_result: OnResult | None) -> None:
         for event in list_then_watch(
             core.list_namespaced_config_map, stop=done, server_timeout_s=max(1, min(30, int(timeout_s))),
             namespace=self.namespace, label_selector=result_selector(benchmark),
@@ -129,14 +152,20 @@ class JobAdministrator:
                 results[result.case_id] = result
                 if on_result is not None:
                     on_result(wanted[result.case_id][0], result)
-        missing = [job_name(spec) for case_id, (spec, _) in wanted.items() if case_id not in results]
-        if missing:
-            raise ClusterError(
-                f"{len(missing)} of {len(wanted)} simulation jobs in namespace {self.namespace} gave no result within "
-                f"{timeout_s:.0f}s: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
-                f"(is the job controller running? `controller simulation status -n {self.namespace}`)"
-            )
-        return results
+
+    def _warn_if_unattended(self, benchmark: str, results: dict[str, CaseResult]) -> None:
+        """No result and no job touched by a controller a while after submitting: say so long before the timeout."""
+        if results:
+            return
+        try:
+            jobs = self.list_jobs(benchmark)
+        except ClusterError:
+            return
+        if jobs and all(not (job.get("status") or {}).get("phase") for job in jobs):
+            log.warning("no job controller has picked up any of the %d SimulationJobs in namespace %s yet; is one "
+                        "running there? (`controller lab deploy -e simulation_controller_namespace=%s`, or "
+                        "`controller simulation job-controller -n %s --workspace DIR`)",
+                        len(jobs), self.namespace, self.namespace, self.namespace)
 
     @staticmethod
     def _accept(configmap: dict[str, Any], wanted: dict[str, tuple[CaseSpec, str]]) -> CaseResult | None:

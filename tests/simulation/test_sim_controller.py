@@ -142,6 +142,18 @@ def test_waiting_for_results_nobody_produces_times_out_naming_the_jobs(
         admin.collect(specs[:1], timeout_s=2)
 
 
+def test_jobs_no_controller_picks_up_are_reported_long_before_the_timeout(
+    k8s: K8s, simulation_crd: None, specs: list[CaseSpec], caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = JobAdministrator(k8s.api, k8s.namespace, unattended_after_s=0.5)
+    admin.submit(specs[:1])
+    with pytest.raises(ClusterError):
+        admin.collect(specs[:1], timeout_s=3)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"no job controller has picked up any of the 1 SimulationJobs in namespace {k8s.namespace}" in w
+               for w in warnings), warnings
+
+
 def test_the_controller_account_cannot_touch_other_namespaces(controller_api: Any) -> None:
     from kubernetes import client
 
