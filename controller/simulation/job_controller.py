@@ -69,7 +69,7 @@ class JobController:
     """case Pods (batch Jobs) this controller created"""
     resync_s: float = RESYNC_S
     """how often ``run_forever`` looks at every unfinished job again, events or not"""
-    _queue: "queue.Queue[str | BaseException]" = field(default_factory=queue.Queue, init=False, repr=False)
+    _queue: "_WorkQueue" = field(default_factory=lambda: _WorkQueue(), init=False, repr=False)
     _accounts_seen: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -104,17 +104,18 @@ class JobController:
             threading.Thread(target=self._feed, args=(what, list_fn, kwargs, key, stop), daemon=True,
                              name=f"watch {what}").start()
         next_resync = time.monotonic() + self.resync_s
-        while not stop.is_set():
-            if time.monotonic() >= next_resync:
-                self._resync()
-                next_resync = time.monotonic() + self.resync_s
-            try:
-                item = self._queue.get(timeout=_QUEUE_POLL_S)
-            except queue.Empty:
-                continue
-            if isinstance(item, BaseException):
-                raise item  # a watch that cannot go on (e.g. 403): the controller must not silently go deaf
-            self.reconcile_named(item)
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_resync:
+                    self._resync()
+                    next_resync = time.monotonic() + self.resync_s
+                item = self._queue.get(timeout_s=_QUEUE_POLL_S)
+                if isinstance(item, BaseException):
+                    raise item  # a watch that cannot go on (e.g. 403): the controller must not silently go deaf
+                if item is not None:
+                    self.reconcile_named(item)
+        finally:
+            stop.set()  # the watch threads end with the worker, whatever ended it
 
     def _resync(self) -> None:
         """Queue every unfinished job again: some changes raise no watch event here (a case Job whose Pod cannot be
@@ -306,6 +307,34 @@ class JobController:
             if exc.status == 404:
                 return None
             raise
+
+
+class _WorkQueue:
+    """Names of jobs to reconcile, each queued at most once until it is taken (a burst of Pod events or a resync
+    does not pile up reconciles of one job behind a long case), plus errors from the watch threads."""
+
+    def __init__(self) -> None:
+        self._items: "queue.Queue[str | BaseException]" = queue.Queue()
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+
+    def put(self, item: "str | BaseException") -> None:
+        with self._lock:
+            if isinstance(item, str):
+                if item in self._queued:
+                    return
+                self._queued.add(item)
+            self._items.put(item)
+
+    def get(self, timeout_s: float) -> "str | BaseException | None":
+        try:
+            item = self._items.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        with self._lock:
+            if isinstance(item, str):
+                self._queued.discard(item)
+        return item
 
 
 def _owning_job(obj: dict[str, Any]) -> str | None:

@@ -184,3 +184,14 @@ def test_status_of_a_namespace_the_account_may_not_read_names_it(controller_kube
 
     with pytest.raises(ClusterError, match="SimulationJobs in namespace default: .*forbidden"):
         Admin(api_client(controller_kubeconfig), "default").list_jobs()
+
+
+def test_the_work_queue_holds_a_job_once_until_it_is_taken() -> None:
+    from controller.simulation.job_controller import _WorkQueue
+
+    work = _WorkQueue()
+    for name in ("a", "b", "a", "a"):
+        work.put(name)
+    assert [work.get(0.01), work.get(0.01), work.get(0.01)] == ["a", "b", None]
+    work.put("a")  # taken, so it may be queued again
+    assert work.get(0.01) == "a"
