@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from controller.config.paths import is_dotted_module
 from controller.errors import ClusterError, ConfigError
@@ -102,14 +103,14 @@ def build_algorithm_images(specs: Sequence[CaseSpec], controller_image: str = DE
             for algorithm, files in algorithm_sources(specs).items()}
 
 
-def _build(client: object, algorithm: str, files: tuple[Path, ...], base: str, base_id: str) -> AlgorithmImage:
+def _build(client: Any, algorithm: str, files: tuple[Path, ...], base: str, base_id: str) -> AlgorithmImage:
     import docker
     import jinja2
 
     recipe = _recipe(base_id, files)
     tag = f"ianvs-lab/algorithm-{dns_label(algorithm, 40)}:{recipe}"
     try:
-        client.images.get(tag)  # type: ignore[attr-defined]
+        client.images.get(tag)
         log.info("algorithm %s: %s is up to date", algorithm, tag)
         return AlgorithmImage(algorithm, tag, files, built=False)
     except docker.errors.ImageNotFound:
@@ -127,7 +128,7 @@ def _build(client: object, algorithm: str, files: tuple[Path, ...], base: str, b
             labels={"algorithm": LABEL_ALGORITHM, "recipe": LABEL_RECIPE}))
         log.info("algorithm %s: docker build -> %s (%d files FROM %s)", algorithm, tag, len(files), base)
         try:
-            client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)  # type: ignore[attr-defined]
+            client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
         except docker.errors.BuildError as exc:
             raise ClusterError(f"docker build of {tag} (algorithm {algorithm}) failed: {exc.msg}") from None
     return AlgorithmImage(algorithm, tag, files, built=True)

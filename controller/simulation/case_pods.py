@@ -66,10 +66,7 @@ class CasePodSettings:
 
 def parse_tolerations(text: str) -> tuple[dict[str, Any], ...]:
     """``--case-tolerations``: a JSON list of Pod tolerations, as in a Pod spec."""
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"--case-tolerations: not JSON ({exc})") from None
+    value = _json_option("--case-tolerations", text)
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ConfigError('--case-tolerations: expected a JSON list of objects, e.g. '
                           '[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]')
@@ -78,13 +75,17 @@ def parse_tolerations(text: str) -> tuple[dict[str, Any], ...]:
 
 def parse_resources(text: str) -> dict[str, Any]:
     """``--case-resources``: the case container's resources as JSON, as in a Pod spec."""
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"--case-resources: not JSON ({exc})") from None
+    value = _json_option("--case-resources", text)
     if not isinstance(value, dict):
         raise ConfigError('--case-resources: expected a JSON object, e.g. {"limits": {"nvidia.com/gpu": 1}}')
     return value
+
+
+def _json_option(option: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: not JSON ({exc})") from None
 
 
 def parse_node_selector(pairs: list[str]) -> dict[str, str]:

@@ -193,7 +193,7 @@ class JobController:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-            self._start_case_pod(job, job_name)
+            self._start_case_pod(job, job_name, wanted, configmap_name)
             return
         core = client.CoreV1Api(self.api)
         pods = self.api.sanitize_for_serialization(
@@ -218,15 +218,13 @@ class JobController:
             # a Pod stuck on its image would retry forever; its events and logs go with it, the reason is kept
             batch.delete_namespaced_job(job_name, self.namespace, propagation_policy="Background")
 
-    def _start_case_pod(self, job: dict[str, Any], job_name: str) -> None:
+    def _start_case_pod(self, job: dict[str, Any], job_name: str, wanted: str, configmap_name: str) -> None:
         from kubernetes import client
 
         assert self.case_pods is not None
         name, image = job["metadata"]["name"], job["spec"]["image"]
         missing = self._missing_service_account()
         if missing:
-            wanted = job["spec"]["specHash"]
-            configmap_name = job["spec"].get("resultConfigMap") or result_configmap_name(job["spec"]["caseId"])
             self._deliver(name, failed_result(job["spec"], missing), wanted, configmap_name)
             return
         try:
@@ -238,7 +236,7 @@ class JobController:
             return
         self.pods_started += 1
         log.info("%s: running case %s in a Pod of %s (Job %s)", name, job["spec"].get("caseId"), image, job_name)
-        self._patch_status(name, {"phase": "Running", "startTime": _now(), "observedSpecHash": job["spec"]["specHash"],
+        self._patch_status(name, {"phase": "Running", "startTime": _now(), "observedSpecHash": wanted,
                                   "message": f"case Pod of Job {job_name}"})
 
     def _missing_service_account(self) -> str:
