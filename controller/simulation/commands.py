@@ -148,11 +148,11 @@ def _status(args: argparse.Namespace) -> int:
     from controller.simulation.job_admin import JobAdministrator
     from controller.simulation.kube import api_client
 
-    rows = [("NAME", "BENCHMARK", "ALGORITHM", "PHASE", "MESSAGE")]
+    rows = [("NAME", "BENCHMARK", "ALGORITHM", "PHASE", "IMAGE", "MESSAGE")]
     for job in JobAdministrator(api_client(args.kubeconfig, args.context), args.namespace).list_jobs(args.benchmark):
         spec, status = job.get("spec") or {}, job.get("status") or {}
         rows.append((job["metadata"]["name"], spec.get("benchmark", ""), spec.get("algorithm", ""),
-                     status.get("phase", "Pending"), status.get("message", "")))
+                     status.get("phase", "Pending"), spec.get("image") or "-", status.get("message", "")))
     print(plain_table(rows))
     return EXIT_OK
 

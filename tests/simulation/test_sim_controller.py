@@ -167,15 +167,17 @@ def test_status_lists_the_jobs_with_their_phase(
 ) -> None:
     from controller.cli import main
 
-    JobAdministrator(k8s.api, k8s.namespace).submit(specs)
+    admin = JobAdministrator(k8s.api, k8s.namespace)
+    admin.submit(specs[:1])
+    admin.submit(specs[1:], "ianvs-lab/controller:1")
     JobController(controller_api, k8s.namespace, tmp_path).reconcile(_job(k8s, specs[0]))
     code = main(["simulation", "status", "--kubeconfig", str(k8s.env.kubeconfig), "-n", k8s.namespace,
                  "--benchmark", specs[0].job])
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["NAME", "BENCHMARK", "ALGORITHM", "PHASE", "MESSAGE"]
-    phases = {line.split()[0]: line.split()[3] for line in lines[1:]}
-    assert phases == {job_name(specs[0]): "Succeeded", job_name(specs[1]): "Pending"}
+    assert lines[0].split() == ["NAME", "BENCHMARK", "ALGORITHM", "PHASE", "IMAGE", "MESSAGE"]
+    phases = {line.split()[0]: (line.split()[3], line.split()[4]) for line in lines[1:]}
+    assert phases == {job_name(specs[0]): ("Succeeded", "-"), job_name(specs[1]): ("Pending", "ianvs-lab/controller:1")}
 
 
 def test_status_of_a_namespace_the_account_may_not_read_names_it(controller_kubeconfig: Path) -> None:
