@@ -21,8 +21,8 @@ from typing import Any
 from controller.config.paths import is_dotted_module
 from controller.errors import ClusterError, ConfigError
 from controller.plan import CaseSpec
-from controller.simulation.images import DEFAULT_TAG, _docker_client
-from controller.simulation.manifests import dns_label, templates_dir
+from controller.simulation.images import DEFAULT_TAG, _docker_client, write_dockerfile
+from controller.simulation.manifests import dns_label
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,6 @@ def build_algorithm_images(specs: Sequence[CaseSpec], controller_image: str = DE
 
 def _build(client: Any, algorithm: str, files: tuple[Path, ...], base: str, base_id: str) -> AlgorithmImage:
     import docker
-    import jinja2
 
     recipe = _recipe(base_id, files)
     tag = f"ianvs-lab/algorithm-{dns_label(algorithm, 40)}:{recipe}"
@@ -121,11 +120,8 @@ def _build(client: Any, algorithm: str, files: tuple[Path, ...], base: str, base
             target = context / "rootfs" / path.relative_to(path.anchor)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-        environment = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir() / "images"),
-                                         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-        (context / "Dockerfile").write_text(environment.get_template("algorithm.Dockerfile.j2").render(
-            base_image=base, algorithm=algorithm, recipe=recipe,
-            labels={"algorithm": LABEL_ALGORITHM, "recipe": LABEL_RECIPE}))
+        write_dockerfile(context, "algorithm.Dockerfile.j2", base_image=base, algorithm=algorithm, recipe=recipe,
+                         labels={"algorithm": LABEL_ALGORITHM, "recipe": LABEL_RECIPE})
         log.info("algorithm %s: docker build -> %s (%d files FROM %s)", algorithm, tag, len(files), base)
         try:
             client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)

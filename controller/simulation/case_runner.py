@@ -16,7 +16,7 @@ from controller.results import CaseResult
 from controller.runtime.case import run_case
 from controller.simulation.job_controller import Runner
 from controller.simulation.kube import reason
-from controller.simulation.manifests import GROUP, PLURAL, VERSION, case_of, failed_result, result_configmap_name
+from controller.simulation.manifests import GROUP, PLURAL, VERSION, case_of, failed_result, result_configmap_of
 from controller.simulation.result_store import store_result
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: R
         result.provenance = {**result.provenance, "case_pod": {
             "image": spec.get("image", ""), "pod": os.environ.get("HOSTNAME", ""), "node": os.environ.get("NODE_NAME", ""),
         }}
-    configmap_name = spec.get("resultConfigMap") or result_configmap_name(str(spec.get("caseId", name)))
+    configmap_name = result_configmap_of(spec, name)
     try:
         store_result(api, namespace, result, str(spec.get("specHash", "")), configmap_name)
     except client.ApiException as exc:

@@ -63,7 +63,6 @@ def build_wheels(extras: tuple[str, ...] = ()) -> tuple[Path, str]:
 
 def build_image(tag: str = DEFAULT_TAG, base_image: str = DEFAULT_BASE_IMAGE, extras: tuple[str, ...] = ()) -> BuiltImage:
     import docker
-    import jinja2
 
     client = _docker_client()
     try:
@@ -79,10 +78,8 @@ def build_image(tag: str = DEFAULT_TAG, base_image: str = DEFAULT_BASE_IMAGE, ex
             shutil.copy2(wheel, context / "wheels" / wheel.name)
         shutil.copytree(REPO / "templates", context / "templates")
         recipe = _recipe(base_image, client.images.get(base_image).id, wheels, context / "templates", requirement)
-        environment = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates" / "images"),
-                                         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-        (context / "Dockerfile").write_text(environment.get_template("controller.Dockerfile.j2").render(
-            base_image=base_image, requirement=requirement, version=__version__, recipe=recipe))
+        write_dockerfile(context, "controller.Dockerfile.j2", base_image=base_image, requirement=requirement,
+                         version=__version__, recipe=recipe)
         log.info("docker build -> %s (from %s, %d wheels)", tag, base_image, len(wheels))
         try:
             image, stream = client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
@@ -91,6 +88,17 @@ def build_image(tag: str = DEFAULT_TAG, base_image: str = DEFAULT_BASE_IMAGE, ex
             raise ClusterError(f"docker build of {tag} failed: {exc.msg} ({tail})") from None
         _log_stream(stream)
     return BuiltImage(tag=tag, image_id=image.id, recipe=recipe, size_bytes=int(image.attrs.get("Size", 0)))
+
+
+def write_dockerfile(context: Path, template: str, **values: Any) -> None:
+    """``context/Dockerfile`` from a template in ``templates/images`` (a missing value is an error)."""
+    import jinja2
+
+    from controller.simulation.manifests import templates_dir
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir() / "images"),
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    (context / "Dockerfile").write_text(environment.get_template(template).render(**values))
 
 
 def _docker_client() -> Any:

@@ -41,7 +41,7 @@ from controller.simulation.manifests import (
     VERSION,
     case_of,
     failed_result,
-    result_configmap_name,
+    result_configmap_of,
 )
 from controller.simulation.result_store import result_from_configmap, store_result, stored_spec_hash
 
@@ -157,7 +157,7 @@ class JobController:
         wanted = spec.get("specHash", "")
         if status.get("phase") in TERMINAL_PHASES and status.get("observedSpecHash") == wanted:
             return
-        configmap_name = spec.get("resultConfigMap") or result_configmap_name(spec.get("caseId", name))
+        configmap_name = result_configmap_of(spec, name)
         if self._restore(name, wanted, configmap_name):
             return
         try:

@@ -81,6 +81,11 @@ def result_configmap_name(case_id: str) -> str:
     return f"{RESULT_CONFIGMAP_PREFIX}-{case_id}"
 
 
+def result_configmap_of(job_spec: dict[str, Any], job_name: str) -> str:
+    """The result ConfigMap a SimulationJob names (or the default name for its case id, else its own name)."""
+    return job_spec.get("resultConfigMap") or result_configmap_name(str(job_spec.get("caseId", job_name)))
+
+
 def benchmark_label(benchmark: str) -> str:
     """Label value naming a benchmarking job (label values: <= 63 chars of [A-Za-z0-9._-])."""
     return dns_label(benchmark)
