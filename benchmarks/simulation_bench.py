@@ -54,7 +54,7 @@ def trivial_runner(spec: Any, workspace: Path) -> Any:
     from controller.results import CaseResult
 
     return CaseResult(case_id=spec.case_id, job=spec.job, algorithm=spec.algorithm, paradigm=spec.paradigm,
-                      modules={}, hyperparameters={}, metrics={"mIoU": 0.5})
+                      modules={}, hyperparameters={}, status="ok", metrics={"mIoU": 0.5})
 
 
 def namespace(core: Any, name: str) -> None:

@@ -1,6 +1,7 @@
 """`controller`: run, validate and report Ianvs-compatible benchmarks; manage datasets.
 
-Exit codes: 0 success, 1 at least one test case failed, 2 bad input (nothing was run or written).
+Exit codes: 0 success, 1 at least one test case failed, 2 bad input (nothing was run or written), 130 a signal
+(Ctrl-C, SIGTERM) stopped the run (the message names the interrupted test cases and how to resume).
 Heavy libraries (numpy, matplotlib, torch) are imported only by the commands that need them, so
 `controller --help` and `controller validate` stay fast.
 """
@@ -14,7 +15,7 @@ from typing import Sequence
 
 from controller import __version__
 from controller.cliargs import positive_int as _positive_int
-from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, IanvsLabError
+from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_INTERRUPTED, EXIT_OK, IanvsLabError
 
 log = logging.getLogger("controller.cli")
 # INFO lines of these loggers (and their children) reach the console without -v; the rest goes to case logs.
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         log.error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -153,7 +154,7 @@ def _count_cases(config) -> int:  # type: ignore[no-untyped-def]
 def _run(job: Path, args: argparse.Namespace) -> int:
     from controller.config.loader import load_job
     from controller.plan import build_plan
-    from controller.runtime.local import run_cases
+    from controller.runtime.interrupt import Interrupted, interrupt_on_signals
     from controller.validate import check_job
 
     config = load_job(job)
@@ -167,12 +168,33 @@ def _run(job: Path, args: argparse.Namespace) -> int:
     progress.info("job %s: %d test case%s on %d train / %d test samples, workspace %s",
                   config.job.name, len(specs), "s"[: len(specs) != 1], summary.train_samples, summary.test_samples, root)
 
+    ended: list[str] = []
+
     def on_case(done: int, total: int, result, reused: bool) -> None:  # type: ignore[no-untyped-def]
+        ended.append(result.case_id)
         status = "reused" if reused else result.status
         headline = ", ".join(f"{k}={v:.4f}" for k, v in list(result.metrics.items())[:3] if isinstance(v, float))
         detail = result.error if not result.ok else headline
         progress.info("[%d/%d] %s %s (%s): %s %s", done, total, result.case_id, result.algorithm,
                       _hp_text(result.hyperparameters), status, detail)
+
+    try:
+        with interrupt_on_signals():
+            results = _run_cases(specs, root, args, on_case)
+    except Interrupted as stopped:
+        log.error("%s", _interrupted_message(stopped, job, args, root, len(ended), len(specs)))
+        return EXIT_INTERRUPTED
+    _publish(config, root)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        log.error("%d of %d test cases failed; see their case.log", len(failed), len(results))
+        return EXIT_CASE_FAILED
+    return EXIT_OK
+
+
+def _run_cases(specs, root: Path, args: argparse.Namespace, on_case):  # type: ignore[no-untyped-def]
+    """Run the cases on the runtime ``args`` names; the results in the order of ``specs``."""
+    from controller.runtime.local import run_cases
 
     if args.runtime == "simulation":
         from controller.runtime.simulation import ClusterTarget, run_cases_in_cluster
@@ -190,12 +212,22 @@ def _run(job: Path, args: argparse.Namespace) -> int:
             log.warning("--kubeconfig/--context/--namespace/--image/--algorithm-images/--cleanup apply with "
                         "--runtime simulation only")
         results = run_cases(specs, root, jobs=args.jobs, resume=args.resume, progress=on_case)
-    _publish(config, root)
-    failed = [r for r in results if not r.ok]
-    if failed:
-        log.error("%d of %d test cases failed; see their case.log", len(failed), len(results))
-        return EXIT_CASE_FAILED
-    return EXIT_OK
+    return results
+
+
+def _interrupted_message(stopped, job: Path, args: argparse.Namespace, root: Path, ended: int, total: int) -> str:  # type: ignore[no-untyped-def]
+    """What a stopped run says: which test cases it interrupted, how many ended, and how to go on."""
+    cases = [r for r in stopped.cases if r.status == "interrupted"]
+    where = ("during test case" + "s"[: len(cases) != 1] + " " + ", ".join(f"{r.case_id} ({r.algorithm})" for r in cases)
+             if cases else "between test cases")
+    command = ["controller", "run", str(job), "--workspace", str(root)]
+    if args.runtime == "simulation":
+        command += ["--runtime", "simulation", "--namespace", args.namespace]
+        where += f"; its SimulationJobs keep running in namespace {args.namespace}"
+    elif args.jobs > 1:
+        command += ["--jobs", str(args.jobs)]
+    return (f"interrupted by {stopped.signal_name} {where}; {ended} of {total} test cases ended; "
+            f"continue with: {' '.join(command)} --resume")
 
 
 def _report(job: Path, workspace: Path | None) -> int:

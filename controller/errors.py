@@ -10,6 +10,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_CASE_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 class IanvsLabError(Exception):
@@ -74,3 +75,16 @@ class ClusterError(IanvsLabError):
 
     The message names the object (kind, namespace/name) and the API server's own reason.
     """
+
+
+class ResultError(IanvsLabError):
+    """A stored test-case result cannot be used: unreadable, or claiming a success it cannot show.
+
+    Rendered as ``<file>: <message>``.
+    """
+
+    def __init__(self, message: str, *, file: str | Path) -> None:
+        self.message = message
+        self.file = str(file)
+        super().__init__(f"{self.file}: {message}")
+

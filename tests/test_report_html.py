@@ -42,6 +42,7 @@ def make_result(case_id: str, **overrides: Any) -> CaseResult:
         "paradigm": "lifelonglearning",
         "modules": {"basemodel": "RFNet"},
         "hyperparameters": {"basemodel-learning_rate": 0.001, "basemodel-epochs": [2, 4]},
+        "status": "ok",
         "metrics": {"accuracy": 0.61, "BWT": -0.05, "matrix": [[0.5]]},
     }
     fields.update(overrides)

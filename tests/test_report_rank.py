@@ -25,6 +25,7 @@ def make_result(case_id: str, **overrides: Any) -> CaseResult:
         "paradigm": "lifelonglearning",
         "modules": {"basemodel": "RFNet"},
         "hyperparameters": {"basemodel-learning_rate": 0.001},
+        "status": "ok",
         "metrics": {"accuracy": 0.5},
     }
     fields.update(overrides)

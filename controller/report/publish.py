@@ -14,7 +14,7 @@ from controller.report.html import write_html_report
 from controller.report.markdown import write_markdown
 from controller.report.rank import ALL_RANK_FILE, RANK_DIR, Leaderboard, update_leaderboard
 from controller.report.table import format_table
-from controller.results import CaseResult, read_result
+from controller.results import CaseResult, asked_metrics, read_result
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,11 @@ class Published:
 
 
 def stored_results(job_dir: Path) -> list[CaseResult]:
+    """Every result of the job's workspace; ResultError (naming the file) for one that cannot be trusted, e.g.
+    ok without the metrics its own testenv (spec.json) asks for: a blank row would rank a case that never ran."""
     results = []
     for folder in sorted(p for p in job_dir.iterdir() if p.is_dir()):
-        result = read_result(folder)
+        result = read_result(folder, asked_metrics(folder))
         if result is not None:
             results.append(result)
     return results

@@ -1,8 +1,16 @@
 """`run_case(spec, workspace)`: the single entry point that executes one test case.
 
-Used by the local runtime and (later) by the in-cluster job controller, so both run a case in
-exactly the same way. A failure never escapes: it becomes a result with status "failed", a
-one-line error, and the traceback in the case log.
+Used by the local runtime (in this process or in a case process of its own), by the Simulation Job Controller
+and by case Pods, so every runtime runs a case in exactly the same way and records how it ended
+(controller/results.py):
+
+- it finished with every metric the testenv asks for: "ok";
+- it raised: "failed", a one-line error, and the traceback in the case log;
+- a signal stopped it (`Interrupted`, Ctrl-C): "interrupted", naming the signal, and `Interrupted` is raised
+  again, carrying that record, so the caller stops too instead of starting the next case.
+
+The previous result is removed before the case starts, so a case whose process dies without a word (SIGKILL,
+power loss) has no result at all, never a stale or half-made one.
 """
 from __future__ import annotations
 
@@ -12,15 +20,26 @@ import time
 import traceback
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from controller.plan import CaseSpec
 from controller.plugins.context import Context
 from controller.provenance import provenance
-from controller.results import CaseResult, write_json_atomic, write_result
+from controller.results import (
+    SPEC_FILE,
+    STATUS_FAILED,
+    STATUS_INTERRUPTED,
+    STATUS_OK,
+    CaseResult,
+    missing_metrics,
+    remove_result,
+    write_json_atomic,
+    write_result,
+)
+from controller.runtime.interrupt import Interrupted, signal_name_of
 
 log = logging.getLogger(__name__)
 
-SPEC_FILE = "spec.json"
 LOG_FILE = "case.log"
 METRICS_FILE = "metrics.json"
 PROVENANCE_FILE = "provenance.json"
@@ -33,44 +52,95 @@ def case_dir(workspace: Path, spec: CaseSpec) -> Path:
 def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
     folder = case_dir(workspace, spec)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_result(folder)
     write_json_atomic(folder / SPEC_FILE, spec.to_dict())
     handler = _attach_log(folder / LOG_FILE)
     started = datetime.now().astimezone()
     clock = time.perf_counter()
-    result = CaseResult(
+    ended: dict[str, Any] = {}
+    try:
+        log.info("case %s: %s (%s) %s", spec.case_id, spec.algorithm, spec.paradigm, spec.hyperparameters)
+        ended["provenance"] = provenance(spec)
+        write_json_atomic(folder / PROVENANCE_FILE, ended["provenance"])
+        output = _execute(spec, folder)
+        write_json_atomic(folder / METRICS_FILE, {"metrics": output.metrics, "per_task": output.per_task})
+        ended.update(metrics=output.metrics, matrix=output.matrix, per_task=output.per_task,
+                     per_class=output.per_class, rounds=output.rounds)
+        incomplete = _incomplete(spec, output.metrics, output.matrix is not None)
+        if incomplete:
+            ended.update(status=STATUS_FAILED, error=incomplete)
+            log.error("case %s failed: %s", spec.case_id, incomplete)
+        else:
+            ended["status"] = STATUS_OK
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing case is recorded, the others still run
+        ended.update(status=STATUS_FAILED, error=_one_line(exc))
+        log.error("case %s failed: %s\n%s", spec.case_id, ended["error"], traceback.format_exc())
+    except KeyboardInterrupt as exc:
+        name = signal_name_of(exc)
+        ended.update(status=STATUS_INTERRUPTED, error=f"interrupted by {name}")
+        log.warning("case %s interrupted by %s", spec.case_id, name)
+        raise Interrupted(name, [_record(spec, folder, started, clock, ended)]) from None
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    return _record(spec, folder, started, clock, ended)
+
+
+def record_end(spec: CaseSpec, workspace: Path, status: str, error: str) -> CaseResult:
+    """Write the result of a case whose own process ended without one (killed, or stopped before it could)."""
+    folder = case_dir(workspace, spec)
+    return _record(spec, folder, None, None, {"status": status, "error": error})
+
+
+def last_log_line(spec: CaseSpec, workspace: Path) -> str:
+    """The case log's last non-empty line ('' when there is none): what a killed case was doing."""
+    try:
+        with open(case_dir(workspace, spec) / LOG_FILE, "rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - 4096))
+            lines = [line for line in handle.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+def _record(spec: CaseSpec, folder: Path, started: datetime | None, clock: float | None,
+            ended: dict[str, Any]) -> CaseResult:
+    """Write the case's result: how it ended (``ended``: status, error, metrics, ...) and when."""
+    result = case_result(
+        spec,
+        started=started.isoformat(timespec="seconds") if started else None,
+        finished=datetime.now().astimezone().isoformat(timespec="seconds"),
+        duration_s=round(time.perf_counter() - clock, 3) if clock is not None else None,
+        case_dir=str(folder),
+        **ended,
+    )
+    write_result(result, folder)
+    return result
+
+
+def case_result(spec: CaseSpec, **ended: Any) -> CaseResult:
+    """The record of ``spec``'s case with how it ended (``status``, ``error``, ``metrics``, ...)."""
+    return CaseResult(
         case_id=spec.case_id,
         job=spec.job,
         algorithm=spec.algorithm,
         paradigm=spec.paradigm,
         modules={m.type: m.name for m in spec.modules},
         hyperparameters=spec.hyperparameters,
-        started=started.isoformat(timespec="seconds"),
-        case_dir=str(folder),
         algorithm_url=spec.algorithm_url,
+        **ended,
     )
-    try:
-        log.info("case %s: %s (%s) %s", spec.case_id, spec.algorithm, spec.paradigm, spec.hyperparameters)
-        result.provenance = provenance(spec)
-        write_json_atomic(folder / PROVENANCE_FILE, result.provenance)
-        output = _execute(spec, folder)
-        result.metrics = output.metrics
-        result.matrix = output.matrix
-        result.per_task = output.per_task
-        result.per_class = output.per_class
-        result.rounds = output.rounds
-        write_json_atomic(folder / METRICS_FILE, {"metrics": output.metrics, "per_task": output.per_task})
-    except Exception as exc:  # noqa: BLE001 - a failing case is recorded, the others still run
-        result.status = "failed"
-        result.error = _one_line(exc)
-        log.error("case %s failed: %s\n%s", spec.case_id, result.error, traceback.format_exc())
-    finally:
-        finished = datetime.now().astimezone()
-        result.finished = finished.isoformat(timespec="seconds")
-        result.duration_s = round(time.perf_counter() - clock, 3)
-        write_result(result, folder)
-        logging.getLogger().removeHandler(handler)
-        handler.close()
-    return result
+
+
+def _incomplete(spec: CaseSpec, metrics: dict[str, Any], has_matrix: bool) -> str | None:
+    """Why a case that returned is still not a success: a metric the testenv asks for is missing."""
+    missing = missing_metrics(metrics, has_matrix, [metric.name for metric in spec.testenv.metrics])
+    if missing:
+        return f"finished without the metrics {', '.join(missing)}"
+    if not metrics:
+        return "finished without any metric (the testenv names none)"
+    return None
 
 
 def _execute(spec: CaseSpec, folder: Path):  # type: ignore[no-untyped-def]

@@ -1,23 +1,34 @@
-"""The local runtime: run test cases in this process, or in a pool of `jobs` processes.
+"""The local runtime: run test cases in this process, or each in a case process of its own, N at a time.
 
-Each case is isolated (its own folder, its own seed, failures recorded not raised), so the pool
-gives the same results as a serial run. With `resume`, cases whose folder already holds a
-successful result for the same id are not run again.
+Each case is isolated (its own folder, its own seed, failures recorded not raised), so N processes give the
+same results as a serial run. A case process that dies (SIGKILL, the OOM killer, a crash in native code) becomes
+a failed result naming the signal and the case log's last line; the other cases run on.
+
+A signal to the run (Ctrl-C, SIGTERM, SIGHUP; see `interrupt`) stops it within seconds: the running cases are
+recorded as interrupted and `Interrupted` carries their records to the caller, which says how to go on. With
+`resume`, only cases whose folder holds a finished success ("ok", with the testenv's metrics) are not run again.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+import sys
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Callable, Sequence
 
+from controller.errors import EXIT_INTERRUPTED, ResultError
 from controller.plan import CaseSpec
-from controller.results import CaseResult, read_result
-from controller.runtime.case import case_dir, run_case
+from controller.results import STATUS_FAILED, STATUS_INTERRUPTED, CaseResult, read_result
+from controller.runtime.case import case_dir, last_log_line, record_end, run_case
+from controller.runtime.interrupt import Interrupted, interrupt_on_signals, signal_name_of
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, CaseResult, bool], None]
+STOP_GRACE_S = 10.0
+"""How long an interrupted case process may take to write its record before it is killed."""
 
 
 def run_cases(
@@ -28,33 +39,36 @@ def run_cases(
     resume: bool = False,
     progress: Progress | None = None,
 ) -> list[CaseResult]:
-    """Results in the order of `specs`; `progress(done, total, result, reused)` after each case."""
+    """Results in the order of `specs`; `progress(done, total, result, reused)` after each case.
+
+    With ``jobs`` > 1 every case runs in a process of its own. Raises `Interrupted` (with the interrupted cases'
+    records) when a signal stops the run."""
     total = len(specs)
     results, pending = reuse_finished(specs, workspace, resume, progress)
+
+    def ended(spec: CaseSpec, result: CaseResult) -> None:
+        results[spec.case_id] = result
+        report_progress(progress, len(results), total, result, False)
+
     if jobs <= 1 or len(pending) <= 1:
         for spec in pending:
-            results[spec.case_id] = run_case(spec, workspace)
-            report_progress(progress, len(results), total, results[spec.case_id], False)
+            ended(spec, run_case(spec, workspace))
     else:
-        # spawn: each worker starts clean (no inherited plugin modules, RNG or thread state)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context) as pool:
-            futures = {pool.submit(run_case, spec, workspace): spec for spec in pending}
-            for future in as_completed(futures):
-                spec = futures[future]
-                results[spec.case_id] = future.result()
-                report_progress(progress, len(results), total, results[spec.case_id], False)
+        _run_in_case_processes(pending, workspace, jobs, ended)
     return [results[spec.case_id] for spec in specs]
 
 
 def reuse_finished(
     specs: Sequence[CaseSpec], workspace: Path, resume: bool, progress: Progress | None
 ) -> tuple[dict[str, CaseResult], list[CaseSpec]]:
-    """With `resume`: the successful results already in `workspace` (reported as reused), and the cases to run."""
+    """With `resume`: the finished successes already in `workspace` (reported as reused), and the cases to run.
+
+    A result that is not a finished success, or cannot be trusted (cut short, claiming ok without the testenv's
+    metrics), is run again; the latter with a warning naming its file."""
     results: dict[str, CaseResult] = {}
     pending: list[CaseSpec] = []
     for spec in specs:
-        previous = read_result(case_dir(workspace, spec)) if resume else None
+        previous = _previous_result(spec, workspace) if resume else None
         if previous is not None and previous.ok:
             results[spec.case_id] = previous
             report_progress(progress, len(results), len(specs), previous, True)
@@ -63,6 +77,82 @@ def reuse_finished(
     return results, pending
 
 
+def _previous_result(spec: CaseSpec, workspace: Path) -> CaseResult | None:
+    try:
+        return read_result(case_dir(workspace, spec), [metric.name for metric in spec.testenv.metrics])
+    except ResultError as exc:
+        log.warning("%s; running test case %s again", exc, spec.case_id)
+        return None
+
+
 def report_progress(progress: Progress | None, done: int, total: int, result: CaseResult, reused: bool) -> None:
     if progress is not None:
         progress(done, total, result, reused)
+
+
+# ------------------------------------------------------------------------------------------ case processes
+
+
+def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, jobs: int,
+                           ended: Callable[[CaseSpec, CaseResult], None]) -> None:
+    # spawn: each case starts clean (no inherited plugin modules, RNG or thread state)
+    context = multiprocessing.get_context("spawn")
+    waiting = list(pending)
+    running: dict[int, tuple[BaseProcess, CaseSpec]] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                spec = waiting.pop(0)
+                process = context.Process(target=_case_process, args=(spec, workspace), name=f"case {spec.case_id}")
+                process.start()
+                running[process.sentinel] = (process, spec)
+            for sentinel in wait(list(running)):
+                process, spec = running.pop(sentinel)  # type: ignore[index]
+                process.join()
+                ended(spec, _result_of(process, spec, workspace))
+    except KeyboardInterrupt as exc:
+        name = signal_name_of(exc)
+        raise Interrupted(name, _stop(list(running.values()), workspace, name)) from None
+
+
+def _case_process(spec: CaseSpec, workspace: Path) -> None:
+    """A case process: run the case; a stopping signal records it as interrupted and ends with exit code 130."""
+    with interrupt_on_signals():
+        try:
+            run_case(spec, workspace)
+        except Interrupted:
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def _result_of(process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: str = "") -> CaseResult:
+    """The record the case process wrote, or one saying how the process ended without writing it."""
+    try:
+        result = read_result(case_dir(workspace, spec))
+    except ResultError as exc:
+        result, unreadable = None, f" ({exc})"
+    else:
+        unreadable = ""
+    if result is not None:
+        return result
+    if stopping:
+        return record_end(spec, workspace, STATUS_INTERRUPTED, f"interrupted by {stopping}")
+    code = process.exitcode
+    how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+           else f"exited with code {code}")
+    last = last_log_line(spec, workspace)
+    error = f"case process {how} without a result{unreadable}" + (f"; last log line: {last}" if last else "")
+    log.error("case %s: %s", spec.case_id, error)
+    return record_end(spec, workspace, STATUS_FAILED, error)
+
+
+def _stop(running: list[tuple[BaseProcess, CaseSpec]], workspace: Path, signal_name: str) -> list[CaseResult]:
+    """Stop the running case processes (SIGTERM, then SIGKILL after the grace time) and return their records."""
+    for process, _ in running:
+        if process.is_alive():
+            process.terminate()
+    for process, _ in running:
+        process.join(STOP_GRACE_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    return [_result_of(process, spec, workspace, stopping=signal_name) for process, spec in running]

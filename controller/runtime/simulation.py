@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from controller.plan import CaseSpec
-from controller.results import CaseResult, write_result
+from controller.results import SPEC_FILE, CaseResult, write_json_atomic, write_result
 from controller.runtime.case import case_dir
 from controller.runtime.local import Progress, report_progress, reuse_finished
 
@@ -59,6 +59,7 @@ def run_cases_in_cluster(
                 "kind": "simulation", "namespace": target.namespace, "controller_case_dir": result.case_dir,
             }}
             result.case_dir = str(local)
+            write_json_atomic(local / SPEC_FILE, spec.to_dict())  # as a local run leaves it: what the case asked for
             write_result(result, local)
             results[spec.case_id] = result
             report_progress(progress, len(results), len(specs), result, False)

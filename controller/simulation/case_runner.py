@@ -3,6 +3,8 @@
 
 A case that fails is a result like any other (status "failed", exit code 0). Only a runner that cannot read its
 job or write its result exits non-zero; the job controller then reports the Pod's last log line as the reason.
+A case Pod stopped by a signal (its Pod deleted or evicted: SIGTERM) writes its interrupted record, so the job
+fails with that reason, and exits 130; ``controller run --resume`` runs it again.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 from controller.errors import ClusterError
 from controller.results import CaseResult
 from controller.runtime.case import run_case
+from controller.runtime.interrupt import Interrupted
 from controller.simulation.job_controller import Runner
 from controller.simulation.kube import reason
 from controller.simulation.manifests import GROUP, PLURAL, VERSION, case_of, failed_result, result_configmap_of
@@ -36,14 +39,30 @@ def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: R
         result = failed_result(spec, str(exc))
     else:
         log.info("%s: running case %s (%s) in Pod %s", name, case.case_id, case.algorithm, os.environ.get("HOSTNAME", "?"))
-        result = runner(case, workspace)
-        result.provenance = {**result.provenance, "case_pod": {
-            "image": spec.get("image", ""), "pod": os.environ.get("HOSTNAME", ""), "node": os.environ.get("NODE_NAME", ""),
-        }}
+        try:
+            result = runner(case, workspace)
+        except Interrupted as stopped:
+            for record in stopped.cases:
+                _store(api, namespace, name, spec, _in_pod(record, spec))
+            raise
+        result = _in_pod(result, spec)
+    _store(api, namespace, name, spec, result)
+    return result
+
+
+def _in_pod(result: CaseResult, spec: dict[str, Any]) -> CaseResult:
+    result.provenance = {**result.provenance, "case_pod": {
+        "image": spec.get("image", ""), "pod": os.environ.get("HOSTNAME", ""), "node": os.environ.get("NODE_NAME", ""),
+    }}
+    return result
+
+
+def _store(api: Any, namespace: str, name: str, spec: dict[str, Any], result: CaseResult) -> None:
+    from kubernetes import client
+
     configmap_name = result_configmap_of(spec, name)
     try:
         store_result(api, namespace, result, str(spec.get("specHash", "")), configmap_name)
     except client.ApiException as exc:
         raise ClusterError(f"cannot write result ConfigMap {namespace}/{configmap_name}: {reason(exc)}") from None
     log.info("%s: %s%s", name, result.status, f" ({result.error})" if result.error else "")
-    return result

@@ -230,7 +230,10 @@ def _run_case(args: argparse.Namespace) -> int:
     from controller.simulation.case_runner import run_job_case
     from controller.simulation.kube import api_client
 
+    from controller.runtime.interrupt import interrupt_on_signals
+
     workspace = args.workspace.resolve()
     workspace.mkdir(parents=True, exist_ok=True)
-    run_job_case(api_client(args.kubeconfig, args.context), args.namespace, args.job, workspace)
+    with interrupt_on_signals():  # a deleted Pod's SIGTERM: the case is recorded as interrupted, not lost
+        run_job_case(api_client(args.kubeconfig, args.context), args.namespace, args.job, workspace)
     return EXIT_OK

@@ -1,7 +1,8 @@
 """The Simulation Job Administrator: submit test cases as SimulationJobs and harvest their results.
 
 Submission is idempotent: a job that already exists with the same spec hash is left alone (its result, if any,
-is reused); one with another hash is replaced. Results are harvested by list-watching the result ConfigMaps of
+is reused) unless it failed (or was interrupted): that one runs again, as a local `--resume` reruns every case
+that is not a finished success; one with another hash is replaced. Results are harvested by list-watching the result ConfigMaps of
 the benchmark (label selector), accepting only those written for the submitted spec hash.
 """
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 from controller.errors import ClusterError
 from controller.plan import CaseSpec
-from controller.results import CaseResult
+from controller.results import STATUS_FAILED, CaseResult
+from controller.runtime.case import case_result
+from controller.simulation.case_pods import case_job_name
 from controller.simulation.kube import ensure_crd, list_then_watch, reason
 from controller.simulation.manifests import (
     GROUP,
@@ -27,6 +30,7 @@ from controller.simulation.manifests import (
     benchmark_label,
     crd,
     job_name,
+    result_configmap_of,
     simulation_job,
     spec_hash,
 )
@@ -97,7 +101,10 @@ class JobAdministrator:
         """True when ``current`` already is the job for this spec (nothing to do)."""
         name = current["metadata"]["name"]
         if current["spec"].get("specHash") == body["spec"]["specHash"]:
-            return True
+            if (current.get("status") or {}).get("phase") != "Failed":
+                return True
+            self._rerun(custom, current)
+            return False
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         custom.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, body)
         # The old status described the old spec: clear it so the controller runs the new one.
@@ -105,6 +112,29 @@ class JobAdministrator:
                                                      {"status": {"phase": "Pending", "observedSpecHash": ""}})
         log.info("SimulationJob %s/%s replaced (the case changed)", self.namespace, name)
         return False
+
+    def _rerun(self, custom: Any, job: dict[str, Any]) -> None:
+        """Run a failed job again: its result and its last case Job go, its status goes back to Pending."""
+        from kubernetes import client
+
+        name, spec = job["metadata"]["name"], job["spec"]
+        core, batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
+        for delete in (
+            lambda: core.delete_namespaced_config_map(result_configmap_of(spec, name), self.namespace),
+            # Foreground: the Job stays until its Pods are gone, so the rerun's Pods are never confused with them
+            lambda: batch.delete_namespaced_job(case_job_name(name, str(spec.get("specHash", ""))), self.namespace,
+                                                propagation_policy="Foreground"),
+        ):
+            try:
+                delete()
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise ClusterError(f"SimulationJob {self.namespace}/{name}: cannot reset it to run again: "
+                                       f"{reason(exc)}") from None
+        custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, name, {"status": {
+            "phase": "Pending", "observedSpecHash": "",
+            "message": f"runs again (last attempt: {(job.get('status') or {}).get('message', 'failed')})"}})
+        log.info("SimulationJob %s/%s failed before; running it again", self.namespace, name)
 
     def collect(self, specs: Sequence[CaseSpec], timeout_s: float, on_result: OnResult | None = None) -> dict[str, CaseResult]:
         """Results by case id, as the job controller writes them; raises ClusterError naming the cases still
@@ -173,7 +203,12 @@ class JobAdministrator:
         case_id = labels.get(LABEL_CASE_ID)
         if case_id not in wanted or stored_spec_hash(configmap) != wanted[case_id][1]:
             return None  # another benchmark's case, or a result of an older version of this one
-        return result_from_configmap(configmap)
+        spec = wanted[case_id][0]
+        try:
+            return result_from_configmap(configmap, [metric.name for metric in spec.testenv.metrics])
+        except ClusterError as exc:  # never harvested as it claims: the case is failed, so --resume reruns it
+            log.error("%s", exc)
+            return case_result(spec, status=STATUS_FAILED, error=str(exc))
 
     def list_jobs(self, benchmark: str | None = None) -> list[dict[str, Any]]:
         """The SimulationJobs of the namespace (of one benchmark), oldest first."""

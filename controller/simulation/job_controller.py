@@ -23,9 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from controller.errors import ClusterError
 from controller.plan import CaseSpec
 from controller.results import CaseResult
 from controller.runtime.case import run_case
+from controller.runtime.interrupt import Interrupted
 from controller.simulation.case_pods import (
     CASE_SELECTOR,
     LABEL_SIMULATION_JOB,
@@ -39,6 +41,7 @@ from controller.simulation.manifests import (
     GROUP,
     PLURAL,
     VERSION,
+    asked_metrics,
     case_of,
     failed_result,
     result_configmap_of,
@@ -130,7 +133,7 @@ class JobController:
         try:
             for event in list_then_watch(list_fn, stop=stop.is_set, server_timeout_s=WATCH_TIMEOUT_S, **kwargs):
                 name = key(event.object)
-                if event.type != "DELETED" and name:
+                if name:  # DELETED too: a removed case Job lets a rerun start its new one
                     self._queue.put(name)
         except BaseException as exc:  # noqa: BLE001 - handed to the worker, which re-raises it
             log.error("job controller: watching %s failed: %s", what, reason(exc))
@@ -158,7 +161,7 @@ class JobController:
         if status.get("phase") in TERMINAL_PHASES and status.get("observedSpecHash") == wanted:
             return
         configmap_name = result_configmap_of(spec, name)
-        if self._restore(name, wanted, configmap_name):
+        if self._restore(name, spec, wanted, configmap_name):
             return
         try:
             case = case_of(spec)
@@ -171,15 +174,29 @@ class JobController:
         self._patch_status(name, {"phase": "Running", "startTime": _now(), "observedSpecHash": wanted, "message": ""})
         log.info("%s: running case %s (%s)", name, case.case_id, case.algorithm)
         self.runs += 1
-        self._deliver(name, self.runner(case, self.workspace), wanted, configmap_name)
+        try:
+            result = self.runner(case, self.workspace)
+        except Interrupted as stopped:
+            # Nothing is harvested from an interrupted case: the job waits for the next controller, which runs it.
+            self._patch_status(name, {"phase": "Pending", "observedSpecHash": "", "message": (
+                f"interrupted by {stopped.signal_name} in the job controller; the case runs again when a job "
+                "controller picks it up")})
+            raise
+        self._deliver(name, result, wanted, configmap_name)
 
-    def _restore(self, name: str, wanted: str, configmap_name: str) -> bool:
-        """Set the status from a result already stored for this spec hash; False when there is none."""
+    def _restore(self, name: str, spec: dict[str, Any], wanted: str, configmap_name: str) -> bool:
+        """Set the status from a result already stored for this spec hash; False when there is none, or when the
+        stored one is no record of an ended case (then the case runs again and its result replaces it)."""
         stored = self._read_configmap(configmap_name)
         if stored is None or stored_spec_hash(stored) != wanted:
             return False
+        try:
+            result = result_from_configmap(stored, asked_metrics(spec))
+        except ClusterError as exc:
+            log.warning("%s: %s; not restoring it", name, exc)
+            return False
         log.info("%s: result stored in %s; setting the status", name, configmap_name)
-        self._finish(name, result_from_configmap(stored), wanted, configmap_name)
+        self._finish(name, result, wanted, configmap_name)
         return True
 
     def _reconcile_case_pod(self, job: dict[str, Any], wanted: str, configmap_name: str) -> None:
@@ -195,6 +212,8 @@ class JobController:
                 raise
             self._start_case_pod(job, job_name, wanted, configmap_name)
             return
+        if current["metadata"].get("deletionTimestamp"):
+            return  # a rerun's administrator removes the last attempt's Job: its DELETED event brings us back
         core = client.CoreV1Api(self.api)
         pods = self.api.sanitize_for_serialization(
             core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}").items)
@@ -208,7 +227,7 @@ class JobController:
                 self._patch_status(name, {"message": message})
             return
         # The Pod writes its result before it exits: read once more in case it landed after the first look.
-        if self._restore(name, wanted, configmap_name):
+        if self._restore(name, spec, wanted, configmap_name):
             return
         error = outcome.message if not outcome.succeeded else (
             f"case Pod of Job {job_name} finished without writing its result ConfigMap {configmap_name}")

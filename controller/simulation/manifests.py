@@ -106,6 +106,13 @@ def case_of(job_spec: dict[str, Any]) -> CaseSpec:
     return case
 
 
+def asked_metrics(job_spec: dict[str, Any]) -> list[str]:
+    """The metrics the SimulationJob's testenv asks for (read without checking the case: a result is judged even
+    for a job whose case cannot be read)."""
+    metrics = ((job_spec.get("case") or {}).get("testenv") or {}).get("metrics") or []
+    return [str(metric["name"]) for metric in metrics if isinstance(metric, dict) and "name" in metric]
+
+
 def failed_result(job_spec: dict[str, Any], error: str) -> CaseResult:
     """A failed result for a SimulationJob that gave none, so the administrator hears why instead of waiting."""
     return CaseResult(

@@ -7,6 +7,7 @@ version of the case is never mistaken for the current one.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from controller.errors import ClusterError
@@ -51,13 +52,19 @@ def result_configmap(result: CaseResult, namespace: str, spec_hash: str) -> dict
     }
 
 
-def result_from_configmap(configmap: dict[str, Any]) -> CaseResult:
-    """The CaseResult stored in a result ConfigMap (a plain dict as the API returns it)."""
+def result_from_configmap(configmap: dict[str, Any], wanted_metrics: Iterable[str] = ()) -> CaseResult:
+    """The CaseResult stored in a result ConfigMap (a plain dict as the API returns it); ClusterError when it is
+    not the record of an ended case, or claims ok without one of ``wanted_metrics`` (the testenv's)."""
     name = configmap.get("metadata", {}).get("name", "?")
     try:
-        return CaseResult.from_dict(json.loads(configmap["data"][RESULT_KEY]))
+        result = CaseResult.from_dict(json.loads(configmap["data"][RESULT_KEY]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ClusterError(f"ConfigMap {name}: not a readable case result ({exc})") from None
+    missing = result.missing_metrics(wanted_metrics) if result.ok else []
+    if missing:
+        raise ClusterError(f"ConfigMap {name}: claims status ok but lacks {', '.join(missing)}, which the testenv "
+                           "asks for")
+    return result
 
 
 def stored_spec_hash(configmap: dict[str, Any]) -> str | None:

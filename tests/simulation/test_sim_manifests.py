@@ -127,7 +127,7 @@ def test_deployment_hands_its_folders_network_and_placement_on_to_case_pods() ->
 def _result(**changes: Any) -> CaseResult:
     fields: dict[str, Any] = dict(case_id="0123456789ab", job="cityscapes-lifelong", algorithm="majority-class",
                                   paradigm="lifelonglearning", modules={"basemodel": "Majority"},
-                                  hyperparameters={}, metrics={"mIoU": 0.25, "BWT": None})
+                                  hyperparameters={}, status="ok", metrics={"mIoU": 0.25, "BWT": None})
     return CaseResult(**{**fields, **changes})
 
 
