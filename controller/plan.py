@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,29 +167,44 @@ def _metric(metric: ResolvedMetric) -> MetricSpec:
     return MetricSpec(metric.name, metric.url)
 
 
-def fingerprint(spec: CaseSpec) -> dict[str, Any]:
-    """The content that identifies a case: paths replaced by the sha256 of what they point at."""
+def fingerprint(spec: CaseSpec, digests: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The content that identifies a case: paths replaced by the sha256 of what they point at (read now, or taken
+    from ``digests``, `content_digests` as made where the case was planned)."""
+    def ref(url: str | None) -> str | None:
+        if digests is None:
+            return _content_ref(url)
+        return None if url is None else digests.get(url, url)
+
     data = spec.to_dict()
     data.pop("case_id", None)
     data.pop("job", None)
     data.pop("algorithm_url", None)
     for module in data["modules"]:
-        module["url"] = _content_ref(module["url"])
+        module["url"] = ref(module["url"])
     env = data["testenv"]
     for key in ("train_index", "test_index"):
-        env[key] = _content_ref(env[key])
+        env[key] = ref(env[key])
     for metric in env["metrics"]:
-        metric["url"] = _content_ref(metric["url"])
+        metric["url"] = ref(metric["url"])
     if env["model_metric"]:
-        env["model_metric"]["url"] = _content_ref(env["model_metric"]["url"])
-    data["initial_model_url"] = _content_ref(data["initial_model_url"])
+        env["model_metric"]["url"] = ref(env["model_metric"]["url"])
+    data["initial_model_url"] = ref(data["initial_model_url"])
     for package in data["third_party_packages"]:
         package["url"] = Path(package["url"]).name if package["url"] else None
     return data
 
 
-def config_hash(spec: CaseSpec) -> str:
-    return hashlib.sha256(canonical_json(fingerprint(spec)).encode()).hexdigest()
+def content_digests(spec: CaseSpec) -> dict[str, str]:
+    """``{path: "sha256:..."}`` of every file the case names (what `fingerprint` reads)."""
+    urls = [m.url for m in spec.modules] + [spec.testenv.train_index, spec.testenv.test_index, spec.initial_model_url]
+    urls += [m.url for m in spec.testenv.metrics]
+    if spec.testenv.model_metric is not None:
+        urls.append(spec.testenv.model_metric.url)
+    return {url: digest for url in urls if url is not None and (digest := _content_ref(url)) != url}
+
+
+def config_hash(spec: CaseSpec, digests: Mapping[str, str] | None = None) -> str:
+    return hashlib.sha256(canonical_json(fingerprint(spec, digests)).encode()).hexdigest()
 
 
 def canonical_json(data: Any) -> str:
@@ -205,11 +221,13 @@ def _content_ref(url: str | None) -> str | None:
     """sha256 of a file's bytes; dotted module names and None stay as they are."""
     if url is None:
         return None
-    path = Path(url)
-    if path.is_file():
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return "sha256:" + digest.hexdigest()
-    return url
+    return file_digest(url) if Path(url).is_file() else url
+
+
+def file_digest(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()

@@ -1,7 +1,6 @@
 """What a result must carry to be reproduced: config hash, data checksums, seed, versions, hardware."""
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
@@ -9,17 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.plan import CaseSpec, config_hash
+from controller.plan import CaseSpec, config_hash, file_digest
 
 _PACKAGES = ("ianvs-lab", "numpy", "pillow", "pydantic", "PyYAML", "matplotlib", "torch", "torchvision")
 
 
 def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path).removeprefix("sha256:")
 
 
 def package_versions() -> dict[str, str]:

@@ -54,3 +54,59 @@ def keep_algorithms(job_dir: Path, *names: str) -> None:
     """Restrict the copied example job to `names` (RFNet has its own, slower tests in tests/rfnet)."""
     edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
         "algorithms", [a for a in d["benchmarkingjob"]["test_object"]["algorithms"] if a["name"] in names]))
+
+
+GATED = ("gated-a", "gated-b")
+START_TIMEOUT_S = 60.0
+
+
+@pytest.fixture
+def gated_job(job_dir: Path) -> Path:
+    """The example job with majority-class and two gated algorithms (three test cases).
+
+    A gated algorithm is the built-in majority-class segmenter behind a gate: while the file ``hold`` exists in
+    the folder ``$IANVS_TEST_GATE`` names (the ``gate`` fixture), training waits, after writing ``started-<pid>``
+    there. So a test can signal a run while a case is in its middle, and nothing waits when nothing holds it."""
+    keep_algorithms(job_dir, "majority-class")
+    write(job_dir / "gated.py", """
+        import os
+        import time
+        from pathlib import Path
+
+        from controller import register
+        from controller.algorithms.majority import MajorityClassSegmenter
+
+
+        @register("GatedMajority")
+        class GatedMajority(MajorityClassSegmenter):
+            def train(self, train_data, valid_data=None, **kwargs):
+                gate = Path(os.environ["IANVS_TEST_GATE"])
+                (gate / f"started-{os.getpid()}").touch()
+                while (gate / "hold").exists():
+                    time.sleep(0.05)
+                return super().train(train_data, valid_data, **kwargs)
+    """)
+    majority = (job_dir / "algorithm-majority.yaml").read_text()
+    (job_dir / "algorithm-gated.yaml").write_text(majority.replace("MajorityClassSegmenter", "GatedMajority", 1)
+                                                  .replace("name: GatedMajority", "name: GatedMajority\n      url: ./gated.py"))
+    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].extend(
+        {"name": name, "url": "./algorithm-gated.yaml"} for name in GATED))
+    return job_dir / "benchmarkingjob.yaml"
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Path:
+    folder = tmp_path / "gate"
+    folder.mkdir()
+    return folder
+
+
+def started(gate: Path, count: int) -> list[int]:
+    """The pids of the first ``count`` gated cases that began training (waits for them)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        pids = sorted(int(p.name.split("-")[1]) for p in gate.glob("started-*"))
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.05)
+    pytest.fail(f"fewer than {count} gated cases started within {START_TIMEOUT_S:.0f}s")

@@ -1,9 +1,7 @@
 """A test case that did not finish is never ranked as a success: real `controller run` processes, real signals.
 
-Gated algorithms (``gated-a``, ``gated-b``) are the built-in majority-class segmenter behind a gate: while the file
-``hold`` exists in the folder ``$IANVS_TEST_GATE`` names, training waits, after writing ``started-<pid>`` there.
-So a test can signal a run exactly while a case is in its middle, and the same job runs straight through when
-nothing holds it: the reference leaderboard.
+The job has majority-class and two gated algorithms (tests/conftest.py: ``gated_job``), so a test can signal a run
+exactly while a case is in its middle; the same job run straight through is the reference leaderboard.
 """
 from __future__ import annotations
 
@@ -18,47 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import edit_yaml, keep_algorithms, write
-
-GATED = ("gated-a", "gated-b")
-START_TIMEOUT_S = 60.0
-
-
-@pytest.fixture
-def gated_job(job_dir: Path) -> Path:
-    """The example job with majority-class and two gated algorithms (three test cases)."""
-    keep_algorithms(job_dir, "majority-class")
-    write(job_dir / "gated.py", """
-        import os
-        import time
-        from pathlib import Path
-
-        from controller import register
-        from controller.algorithms.majority import MajorityClassSegmenter
-
-
-        @register("GatedMajority")
-        class GatedMajority(MajorityClassSegmenter):
-            def train(self, train_data, valid_data=None, **kwargs):
-                gate = Path(os.environ["IANVS_TEST_GATE"])
-                (gate / f"started-{os.getpid()}").touch()
-                while (gate / "hold").exists():
-                    time.sleep(0.05)
-                return super().train(train_data, valid_data, **kwargs)
-    """)
-    majority = (job_dir / "algorithm-majority.yaml").read_text()
-    (job_dir / "algorithm-gated.yaml").write_text(majority.replace("MajorityClassSegmenter", "GatedMajority", 1)
-                                                  .replace("name: GatedMajority", "name: GatedMajority\n      url: ./gated.py"))
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].extend(
-        {"name": name, "url": "./algorithm-gated.yaml"} for name in GATED))
-    return job_dir / "benchmarkingjob.yaml"
-
-
-@pytest.fixture
-def gate(tmp_path: Path) -> Path:
-    folder = tmp_path / "gate"
-    folder.mkdir()
-    return folder
+from tests.conftest import GATED, started
 
 
 class Run:
@@ -77,17 +35,6 @@ class Run:
 
 def run(job: Path, workspace: Path, gate: Path, *options: str) -> tuple[int, str]:
     return Run(job, workspace, gate, *options).finish()
-
-
-def started(gate: Path, count: int) -> list[int]:
-    """The pids of the first ``count`` gated cases that began training (waits for them)."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        pids = sorted(int(p.name.split("-")[1]) for p in gate.glob("started-*"))
-        if len(pids) >= count:
-            return pids
-        time.sleep(0.05)
-    pytest.fail(f"fewer than {count} gated cases started within {START_TIMEOUT_S:.0f}s")
 
 
 def leaderboard(workspace: Path) -> list[dict[str, str]]:

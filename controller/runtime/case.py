@@ -19,6 +19,7 @@ import random
 import time
 import traceback
 from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ from controller.runtime.interrupt import Interrupted, signal_name_of
 log = logging.getLogger(__name__)
 
 LOG_FILE = "case.log"
+Runner = Callable[[CaseSpec, Path], CaseResult]
+"""What runs a test case: `run_case`, or a stand-in with its signature (tests, benchmarks)."""
 METRICS_FILE = "metrics.json"
 PROVENANCE_FILE = "provenance.json"
 

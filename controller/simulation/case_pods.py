@@ -22,6 +22,7 @@ from controller.simulation.manifests import (
     render,
 )
 from controller.simulation.result_store import ANNOTATION_SPEC_HASH
+from controller.simulation.simulation_job import SimulationJob
 
 CASE_COMPONENT = "simulation-case"
 LABEL_SIMULATION_JOB = "ianvs-lab.io/simulation-job"
@@ -104,21 +105,20 @@ def case_job_name(simulation_job: str, spec_hash: str) -> str:
     return dns_label(f"{simulation_job}-{spec_hash[:10]}")
 
 
-def case_job(simulation_job: dict[str, Any], settings: CasePodSettings) -> dict[str, Any]:
-    """The batch Job that runs ``simulation_job``'s case in a Pod of its ``spec.image``."""
-    meta, spec = simulation_job["metadata"], simulation_job["spec"]
+def case_job(job: SimulationJob, settings: CasePodSettings) -> dict[str, Any]:
+    """The batch Job that runs ``job``'s case in a Pod of its image."""
     (document,) = render(
         "case-job.yaml.j2",
-        name=case_job_name(meta["name"], spec["specHash"]),
-        namespace=meta["namespace"],
+        name=case_job_name(job.name, job.spec_hash),
+        namespace=job.namespace,
         labels={"component": LABEL_COMPONENT, "simulation_job": LABEL_SIMULATION_JOB, "case_id": LABEL_CASE_ID},
         annotations={"spec_hash": ANNOTATION_SPEC_HASH},
         component=CASE_COMPONENT,
-        simulation_job=meta["name"],
-        owner_uid=meta["uid"],
-        case_id=spec["caseId"],
-        spec_hash=spec["specHash"],
-        image=spec["image"],
+        simulation_job=job.name,
+        owner_uid=job.uid,
+        case_id=job.case_id,
+        spec_hash=job.spec_hash,
+        image=job.image,
         workspace=settings.workspace,
         host_paths=sorted(set(settings.host_paths)),
         service_account=settings.service_account,

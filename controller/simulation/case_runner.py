@@ -15,12 +15,12 @@ from typing import Any
 
 from controller.errors import ClusterError
 from controller.results import CaseResult
-from controller.runtime.case import run_case
+from controller.runtime.case import Runner, run_case
 from controller.runtime.interrupt import Interrupted
-from controller.simulation.job_controller import Runner
 from controller.simulation.kube import reason
-from controller.simulation.manifests import GROUP, PLURAL, VERSION, case_of, failed_result, result_configmap_of
+from controller.simulation.manifests import GROUP, PLURAL, VERSION
 from controller.simulation.result_store import store_result
+from controller.simulation.simulation_job import SimulationJob
 
 log = logging.getLogger(__name__)
 
@@ -29,40 +29,41 @@ def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: R
     from kubernetes import client
 
     try:
-        job = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        job = SimulationJob.from_object(
+            client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
     except client.ApiException as exc:
         raise ClusterError(f"SimulationJob {namespace}/{name}: {reason(exc)}") from None
-    spec = job.get("spec") or {}
     try:
-        case = case_of(spec)
+        case = job.test_case()
+        job.check_files()
     except ValueError as exc:
-        result = failed_result(spec, str(exc))
+        result = job.failed_result(str(exc))
     else:
         log.info("%s: running case %s (%s) in Pod %s", name, case.case_id, case.algorithm, os.environ.get("HOSTNAME", "?"))
         try:
             result = runner(case, workspace)
         except Interrupted as stopped:
             for record in stopped.cases:
-                _store(api, namespace, name, spec, _in_pod(record, spec))
+                _store(api, job, _in_pod(record, job))
             raise
-        result = _in_pod(result, spec)
-    _store(api, namespace, name, spec, result)
+        result = _in_pod(result, job)
+    _store(api, job, result)
     return result
 
 
-def _in_pod(result: CaseResult, spec: dict[str, Any]) -> CaseResult:
+def _in_pod(result: CaseResult, job: SimulationJob) -> CaseResult:
     result.provenance = {**result.provenance, "case_pod": {
-        "image": spec.get("image", ""), "pod": os.environ.get("HOSTNAME", ""), "node": os.environ.get("NODE_NAME", ""),
+        "image": job.image, "pod": os.environ.get("HOSTNAME", ""), "node": os.environ.get("NODE_NAME", ""),
     }}
     return result
 
 
-def _store(api: Any, namespace: str, name: str, spec: dict[str, Any], result: CaseResult) -> None:
+def _store(api: Any, job: SimulationJob, result: CaseResult) -> None:
     from kubernetes import client
 
-    configmap_name = result_configmap_of(spec, name)
     try:
-        store_result(api, namespace, result, str(spec.get("specHash", "")), configmap_name)
+        store_result(api, job.namespace, result, job.spec_hash, job.result_configmap_name)
     except client.ApiException as exc:
-        raise ClusterError(f"cannot write result ConfigMap {namespace}/{configmap_name}: {reason(exc)}") from None
-    log.info("%s: %s%s", name, result.status, f" ({result.error})" if result.error else "")
+        raise ClusterError(f"cannot write result ConfigMap {job.namespace}/{job.result_configmap_name}: "
+                           f"{reason(exc)}") from None
+    log.info("%s: %s%s", job.name, result.status, f" ({result.error})" if result.error else "")

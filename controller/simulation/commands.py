@@ -147,12 +147,13 @@ def _status(args: argparse.Namespace) -> int:
     from controller.report.table import plain_table
     from controller.simulation.job_admin import JobAdministrator
     from controller.simulation.kube import api_client
+    from controller.simulation.simulation_job import PENDING, SimulationJob
 
     rows = [("NAME", "BENCHMARK", "ALGORITHM", "PHASE", "IMAGE", "MESSAGE")]
-    for job in JobAdministrator(api_client(args.kubeconfig, args.context), args.namespace).list_jobs(args.benchmark):
-        spec, status = job.get("spec") or {}, job.get("status") or {}
-        rows.append((job["metadata"]["name"], spec.get("benchmark", ""), spec.get("algorithm", ""),
-                     status.get("phase", "Pending"), spec.get("image") or "-", status.get("message", "")))
+    admin = JobAdministrator(api_client(args.kubeconfig, args.context), args.namespace)
+    for job in map(SimulationJob.from_object, admin.list_jobs(args.benchmark)):
+        rows.append((job.name, job.benchmark, job.algorithm, job.status.phase or PENDING, job.image or "-",
+                     job.status.message))
     print(plain_table(rows))
     return EXIT_OK
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +29,10 @@ from controller.simulation.manifests import (
     VERSION,
     benchmark_label,
     crd,
-    job_name,
-    result_configmap_of,
-    simulation_job,
-    spec_hash,
+    result_configmap_name,
 )
 from controller.simulation.result_store import result_from_configmap, result_selector, stored_spec_hash
+from controller.simulation.simulation_job import FAILED, PENDING, SimulationJob, job_name, spec_hash, status_patch
 
 log = logging.getLogger(__name__)
 
@@ -66,75 +64,72 @@ class JobAdministrator:
         from kubernetes import client
 
         custom = client.CustomObjectsApi(self.api)
-        existing = {job["metadata"]["name"]: job for job in self.list_jobs()}
+        existing = {job.name: job for job in map(SimulationJob.from_object, self.list_jobs())}
         reused, new = 0, []
         for spec in specs:
-            body = simulation_job(spec, self.namespace, (images or {}).get(spec.algorithm, image))
-            current = existing.get(body["metadata"]["name"])
+            job = SimulationJob.of_case(spec, self.namespace, (images or {}).get(spec.algorithm, image))
+            current = existing.get(job.name)
             if current is None:
-                new.append(body)
+                new.append(job)
             else:
-                reused += self._replace_if_changed(custom, current, body)
+                reused += self._replace_if_changed(custom, current, job)
         if new:
             with ThreadPoolExecutor(max_workers=min(SUBMIT_THREADS, len(new)), thread_name_prefix="submit") as pool:
-                reused += sum(pool.map(lambda body: self._create(custom, body), new))
+                reused += sum(pool.map(lambda job: self._create(custom, job), new))
         if reused:
             log.info("%d SimulationJob%s in %s exist for the same spec; reusing them",
                      reused, "s"[: reused != 1], self.namespace)
 
-    def _create(self, custom: Any, body: dict[str, Any]) -> bool:
+    def _create(self, custom: Any, job: SimulationJob) -> bool:
         """Create a job; True when it turned out to exist for the same spec (created since the list)."""
         from kubernetes import client
 
-        name = body["metadata"]["name"]
         try:
-            custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
-            log.info("submitted SimulationJob %s/%s (%s)", self.namespace, name, body["spec"]["algorithm"])
+            custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, job.to_manifest())
+            log.info("submitted SimulationJob %s/%s (%s)", self.namespace, job.name, job.algorithm)
             return False
         except client.ApiException as exc:
             if exc.status != 409:
-                raise ClusterError(f"SimulationJob {self.namespace}/{name}: {reason(exc)}") from None
-        current = custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-        return self._replace_if_changed(custom, current, body)
+                raise ClusterError(f"SimulationJob {self.namespace}/{job.name}: {reason(exc)}") from None
+        current = custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, job.name)
+        return self._replace_if_changed(custom, SimulationJob.from_object(current), job)
 
-    def _replace_if_changed(self, custom: Any, current: dict[str, Any], body: dict[str, Any]) -> bool:
+    def _replace_if_changed(self, custom: Any, current: SimulationJob, job: SimulationJob) -> bool:
         """True when ``current`` already is the job for this spec (nothing to do)."""
-        name = current["metadata"]["name"]
-        if current["spec"].get("specHash") == body["spec"]["specHash"]:
-            if (current.get("status") or {}).get("phase") != "Failed":
+        if current.spec_hash == job.spec_hash:
+            if current.status.phase != FAILED:
                 return True
             self._rerun(custom, current)
             return False
-        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        custom.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, body)
+        body = job.to_manifest()
+        body["metadata"]["resourceVersion"] = current.resource_version
+        custom.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, job.name, body)
         # The old status described the old spec: clear it so the controller runs the new one.
-        custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, name,
-                                                     {"status": {"phase": "Pending", "observedSpecHash": ""}})
-        log.info("SimulationJob %s/%s replaced (the case changed)", self.namespace, name)
+        custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, job.name,
+                                                     status_patch(phase=PENDING, observed_spec_hash=""))
+        log.info("SimulationJob %s/%s replaced (the case changed)", self.namespace, job.name)
         return False
 
-    def _rerun(self, custom: Any, job: dict[str, Any]) -> None:
+    def _rerun(self, custom: Any, job: SimulationJob) -> None:
         """Run a failed job again: its result and its last case Job go, its status goes back to Pending."""
         from kubernetes import client
 
-        name, spec = job["metadata"]["name"], job["spec"]
         core, batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
         for delete in (
-            lambda: core.delete_namespaced_config_map(result_configmap_of(spec, name), self.namespace),
+            lambda: core.delete_namespaced_config_map(job.result_configmap_name, self.namespace),
             # Foreground: the Job stays until its Pods are gone, so the rerun's Pods are never confused with them
-            lambda: batch.delete_namespaced_job(case_job_name(name, str(spec.get("specHash", ""))), self.namespace,
+            lambda: batch.delete_namespaced_job(case_job_name(job.name, job.spec_hash), self.namespace,
                                                 propagation_policy="Foreground"),
         ):
             try:
                 delete()
             except client.ApiException as exc:
                 if exc.status != 404:
-                    raise ClusterError(f"SimulationJob {self.namespace}/{name}: cannot reset it to run again: "
+                    raise ClusterError(f"SimulationJob {self.namespace}/{job.name}: cannot reset it to run again: "
                                        f"{reason(exc)}") from None
-        custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, name, {"status": {
-            "phase": "Pending", "observedSpecHash": "",
-            "message": f"runs again (last attempt: {(job.get('status') or {}).get('message', 'failed')})"}})
-        log.info("SimulationJob %s/%s failed before; running it again", self.namespace, name)
+        custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, job.name, status_patch(
+            phase=PENDING, observed_spec_hash="", message=f"runs again (last attempt: {job.status.message or 'failed'})"))
+        log.info("SimulationJob %s/%s failed before; running it again", self.namespace, job.name)
 
     def collect(self, specs: Sequence[CaseSpec], timeout_s: float, on_result: OnResult | None = None) -> dict[str, CaseResult]:
         """Results by case id, as the job controller writes them; raises ClusterError naming the cases still
@@ -191,7 +186,7 @@ class JobAdministrator:
             jobs = self.list_jobs(benchmark)
         except ClusterError:
             return
-        if jobs and all(not (job.get("status") or {}).get("phase") for job in jobs):
+        if jobs and all(not SimulationJob.from_object(job).status.phase for job in jobs):
             log.warning("no job controller has picked up any of the %d SimulationJobs in namespace %s yet; is one "
                         "running there? (`controller lab deploy -e simulation_controller_namespace=%s`, or "
                         "`controller simulation job-controller -n %s --workspace DIR`)",
@@ -230,13 +225,13 @@ class JobAdministrator:
         custom = client.CustomObjectsApi(self.api)
         core = client.CoreV1Api(self.api)
         for spec in specs:
-            body = simulation_job(spec, self.namespace)
+            name = job_name(spec)
             for call in (
-                lambda: custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body["metadata"]["name"]),
-                lambda: core.delete_namespaced_config_map(body["spec"]["resultConfigMap"], self.namespace),
+                lambda: custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name),
+                lambda: core.delete_namespaced_config_map(result_configmap_name(spec.case_id), self.namespace),
             ):
                 try:
                     call()
                 except client.ApiException as exc:
                     if exc.status != 404:
-                        raise ClusterError(f"deleting {body['metadata']['name']}: {reason(exc)}") from None
+                        raise ClusterError(f"deleting {name}: {reason(exc)}") from None

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import ClusterError
-from controller.plan import CaseSpec
 from controller.results import CaseResult
-from controller.runtime.case import run_case
+from controller.runtime.case import Runner, run_case
 from controller.runtime.interrupt import Interrupted
 from controller.simulation.case_pods import (
     CASE_SELECTOR,
@@ -37,21 +36,20 @@ from controller.simulation.case_pods import (
     case_outcome,
 )
 from controller.simulation.kube import list_then_watch, reason
-from controller.simulation.manifests import (
-    GROUP,
-    PLURAL,
-    VERSION,
-    asked_metrics,
-    case_of,
-    failed_result,
-    result_configmap_of,
-)
+from controller.simulation.manifests import GROUP, PLURAL, VERSION
 from controller.simulation.result_store import result_from_configmap, store_result, stored_spec_hash
+from controller.simulation.simulation_job import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL_PHASES,
+    SimulationJob,
+    status_patch,
+)
 
 log = logging.getLogger(__name__)
 
-TERMINAL_PHASES = ("Succeeded", "Failed")
-Runner = Callable[[CaseSpec, Path], CaseResult]
 WATCH_TIMEOUT_S = 10
 RESYNC_S = 30.0
 _QUEUE_POLL_S = 0.5
@@ -124,9 +122,10 @@ class JobController:
         """Queue every unfinished job again: some changes raise no watch event here (a case Job whose Pod cannot be
         created only gets Events), and a periodic resync is how controllers notice them."""
         listed = self._custom().list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
-        for job in listed.get("items", []):
-            if (job.get("status") or {}).get("phase") not in TERMINAL_PHASES:
-                self._queue.put(job["metadata"]["name"])
+        for obj in listed.get("items", []):
+            job = SimulationJob.from_object(obj)
+            if job.status.phase not in TERMINAL_PHASES:
+                self._queue.put(job.name)
 
     def _feed(self, what: str, list_fn: Callable[..., Any], kwargs: dict[str, Any],
               key: Callable[[dict[str, Any]], str | None], stop: threading.Event) -> None:
@@ -153,64 +152,63 @@ class JobController:
             raise
         self.reconcile(job)
 
-    def reconcile(self, job: dict[str, Any]) -> None:
-        name = job["metadata"]["name"]
-        spec = job.get("spec") or {}
-        status = job.get("status") or {}
-        wanted = spec.get("specHash", "")
-        if status.get("phase") in TERMINAL_PHASES and status.get("observedSpecHash") == wanted:
+    def reconcile(self, obj: dict[str, Any]) -> None:
+        job = SimulationJob.from_object(obj)
+        if job.status.finished_for(job.spec_hash):
             return
-        configmap_name = result_configmap_of(spec, name)
-        if self._restore(name, spec, wanted, configmap_name):
+        if self._restore(job):
             return
         try:
-            case = case_of(spec)
+            case = job.test_case()
         except ValueError as exc:
-            self._deliver(name, failed_result(spec, str(exc)), wanted, configmap_name)
+            self._deliver(job, job.failed_result(str(exc)))
             return
-        if spec.get("image"):
-            self._reconcile_case_pod(job, wanted, configmap_name)
+        if job.image:
+            self._reconcile_case_pod(job)
             return
-        self._patch_status(name, {"phase": "Running", "startTime": _now(), "observedSpecHash": wanted, "message": ""})
-        log.info("%s: running case %s (%s)", name, case.case_id, case.algorithm)
+        self._patch_status(job.name, status_patch(phase=RUNNING, start_time=_now(), observed_spec_hash=job.spec_hash,
+                                                  message=""))
+        log.info("%s: running case %s (%s)", job.name, case.case_id, case.algorithm)
         self.runs += 1
         try:
+            job.check_files()
             result = self.runner(case, self.workspace)
+        except ValueError as exc:
+            result = job.failed_result(str(exc))
         except Interrupted as stopped:
             # Nothing is harvested from an interrupted case: the job waits for the next controller, which runs it.
-            self._patch_status(name, {"phase": "Pending", "observedSpecHash": "", "message": (
+            self._patch_status(job.name, status_patch(phase=PENDING, observed_spec_hash="", message=(
                 f"interrupted by {stopped.signal_name} in the job controller; the case runs again when a job "
-                "controller picks it up")})
+                "controller picks it up")))
             raise
-        self._deliver(name, result, wanted, configmap_name)
+        self._deliver(job, result)
 
-    def _restore(self, name: str, spec: dict[str, Any], wanted: str, configmap_name: str) -> bool:
+    def _restore(self, job: SimulationJob) -> bool:
         """Set the status from a result already stored for this spec hash; False when there is none, or when the
         stored one is no record of an ended case (then the case runs again and its result replaces it)."""
-        stored = self._read_configmap(configmap_name)
-        if stored is None or stored_spec_hash(stored) != wanted:
+        stored = self._read_configmap(job.result_configmap_name)
+        if stored is None or stored_spec_hash(stored) != job.spec_hash:
             return False
         try:
-            result = result_from_configmap(stored, asked_metrics(spec))
+            result = result_from_configmap(stored, job.asked_metrics())
         except ClusterError as exc:
-            log.warning("%s: %s; not restoring it", name, exc)
+            log.warning("%s: %s; not restoring it", job.name, exc)
             return False
-        log.info("%s: result stored in %s; setting the status", name, configmap_name)
-        self._finish(name, result, wanted, configmap_name)
+        log.info("%s: result stored in %s; setting the status", job.name, job.result_configmap_name)
+        self._finish(job, result)
         return True
 
-    def _reconcile_case_pod(self, job: dict[str, Any], wanted: str, configmap_name: str) -> None:
+    def _reconcile_case_pod(self, job: SimulationJob) -> None:
         from kubernetes import client
 
-        name, spec = job["metadata"]["name"], job["spec"]
         batch = client.BatchV1Api(self.api)
-        job_name = case_job_name(name, wanted)
+        job_name = case_job_name(job.name, job.spec_hash)
         try:
             current = self.api.sanitize_for_serialization(batch.read_namespaced_job(job_name, self.namespace))
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-            self._start_case_pod(job, job_name, wanted, configmap_name)
+            self._start_case_pod(job, job_name)
             return
         if current["metadata"].get("deletionTimestamp"):
             return  # a rerun's administrator removes the last attempt's Job: its DELETED event brings us back
@@ -223,40 +221,39 @@ class JobController:
         if not outcome.finished:
             running = f"case Pod of Job {job_name}"
             message = f"{running}: {outcome.message}" if outcome.message else running
-            if (job.get("status") or {}).get("message") != message:  # say why it waits, once per change
-                self._patch_status(name, {"message": message})
+            if job.status.message != message:  # say why it waits, once per change
+                self._patch_status(job.name, status_patch(message=message))
             return
         # The Pod writes its result before it exits: read once more in case it landed after the first look.
-        if self._restore(name, spec, wanted, configmap_name):
+        if self._restore(job):
             return
         error = outcome.message if not outcome.succeeded else (
-            f"case Pod of Job {job_name} finished without writing its result ConfigMap {configmap_name}")
-        log.error("%s: %s", name, error)
-        self._deliver(name, failed_result(spec, error), wanted, configmap_name)
+            f"case Pod of Job {job_name} finished without writing its result ConfigMap {job.result_configmap_name}")
+        log.error("%s: %s", job.name, error)
+        self._deliver(job, job.failed_result(error))
         if not outcome.succeeded:
             # a Pod stuck on its image would retry forever; its events and logs go with it, the reason is kept
             batch.delete_namespaced_job(job_name, self.namespace, propagation_policy="Background")
 
-    def _start_case_pod(self, job: dict[str, Any], job_name: str, wanted: str, configmap_name: str) -> None:
+    def _start_case_pod(self, job: SimulationJob, job_name: str) -> None:
         from kubernetes import client
 
         assert self.case_pods is not None
-        name, image = job["metadata"]["name"], job["spec"]["image"]
         missing = self._missing_service_account()
         if missing:
-            self._deliver(name, failed_result(job["spec"], missing), wanted, configmap_name)
+            self._deliver(job, job.failed_result(missing))
             return
         try:
             client.BatchV1Api(self.api).create_namespaced_job(self.namespace, case_job(job, self.case_pods))
         except client.ApiException as exc:
             if exc.status != 409:  # already created (replayed event): nothing to do
-                log.error("%s: cannot create case Job %s: %s", name, job_name, reason(exc))
+                log.error("%s: cannot create case Job %s: %s", job.name, job_name, reason(exc))
                 raise
             return
         self.pods_started += 1
-        log.info("%s: running case %s in a Pod of %s (Job %s)", name, job["spec"].get("caseId"), image, job_name)
-        self._patch_status(name, {"phase": "Running", "startTime": _now(), "observedSpecHash": wanted,
-                                  "message": f"case Pod of Job {job_name}"})
+        log.info("%s: running case %s in a Pod of %s (Job %s)", job.name, job.case_id, job.image, job_name)
+        self._patch_status(job.name, status_patch(phase=RUNNING, start_time=_now(), observed_spec_hash=job.spec_hash,
+                                                  message=f"case Pod of Job {job_name}"))
 
     def _missing_service_account(self) -> str:
         """Why case Pods cannot be created for certain (their service account is missing), else ''. Without this
@@ -278,20 +275,18 @@ class JobController:
         self._accounts_seen.add(account)
         return ""
 
-    def _deliver(self, name: str, result: CaseResult, wanted: str, configmap_name: str) -> None:
-        store_result(self.api, self.namespace, result, wanted, configmap_name)
-        self._finish(name, result, wanted, configmap_name)
+    def _deliver(self, job: SimulationJob, result: CaseResult) -> None:
+        store_result(self.api, self.namespace, result, job.spec_hash, job.result_configmap_name)
+        self._finish(job, result)
 
-    def _finish(self, name: str, result: CaseResult, wanted: str, configmap_name: str) -> None:
-        phase = "Succeeded" if result.ok else "Failed"
+    def _finish(self, job: SimulationJob, result: CaseResult) -> None:
+        phase = SUCCEEDED if result.ok else FAILED
         message = result.error or ", ".join(
             f"{k}={v:.4f}" for k, v in list(result.metrics.items())[:3] if isinstance(v, float)
         )
-        self._patch_status(name, {
-            "phase": phase, "message": message, "observedSpecHash": wanted,
-            "completionTime": _now(), "resultConfigMap": configmap_name,
-        })
-        log.info("%s: %s %s", name, phase, message)
+        self._patch_status(job.name, status_patch(phase=phase, message=message, observed_spec_hash=job.spec_hash,
+                                                  completion_time=_now(), result_configmap=job.result_configmap_name))
+        log.info("%s: %s %s", job.name, phase, message)
 
     # ------------------------------------------------------------------------------------------ API calls
 
@@ -300,13 +295,11 @@ class JobController:
 
         return client.CustomObjectsApi(self.api)
 
-    def _patch_status(self, name: str, status: dict[str, Any]) -> None:
+    def _patch_status(self, name: str, patch: dict[str, Any]) -> None:
         from kubernetes import client
 
         try:
-            self._custom().patch_namespaced_custom_object_status(
-                GROUP, VERSION, self.namespace, PLURAL, name, {"status": status}
-            )
+            self._custom().patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, name, patch)
         except client.ApiException as exc:
             if exc.status == 404:  # deleted while it ran: nothing to report to
                 log.info("%s: deleted before its status could be set", name)

@@ -1,7 +1,9 @@
-"""Kubernetes manifests of the simulation runtime, rendered from the Jinja templates in ``templates/simulation``.
+"""Kubernetes manifests of the simulation runtime, rendered from the Jinja templates in ``templates/simulation``,
+and the names they share (API group, labels, service accounts, result ConfigMaps).
 
 The controller renders, then submits with the kubernetes client; ``controller simulation manifests`` prints the
-same documents for ``kubectl apply`` or the Ansible role that deploys the job controller.
+same documents for ``kubectl apply`` or the Ansible role that deploys the job controller. What a SimulationJob
+holds and means is `simulation_job.SimulationJob`'s business; this module only renders.
 """
 from __future__ import annotations
 
@@ -13,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from controller.plan import CaseSpec, config_hash
-from controller.results import CaseResult
 
 GROUP = "simulation.ianvs-lab.io"
 VERSION = "v1alpha1"
@@ -73,17 +72,8 @@ def dns_label(text: str, max_len: int = _DNS_LABEL_MAX) -> str:
     return f"{cleaned[: max_len - 9].rstrip('-')}-{digest}"
 
 
-def job_name(spec: CaseSpec) -> str:
-    return dns_label(f"{spec.job}-{spec.case_id}")
-
-
 def result_configmap_name(case_id: str) -> str:
     return f"{RESULT_CONFIGMAP_PREFIX}-{case_id}"
-
-
-def result_configmap_of(job_spec: dict[str, Any], job_name: str) -> str:
-    """The result ConfigMap a SimulationJob names (or the default name for its case id, else its own name)."""
-    return job_spec.get("resultConfigMap") or result_configmap_name(str(job_spec.get("caseId", job_name)))
 
 
 def benchmark_label(benchmark: str) -> str:
@@ -91,57 +81,8 @@ def benchmark_label(benchmark: str) -> str:
     return dns_label(benchmark)
 
 
-def spec_hash(spec: CaseSpec) -> str:
-    return config_hash(spec)
-
-
-def case_of(job_spec: dict[str, Any]) -> CaseSpec:
-    """The CaseSpec a SimulationJob's spec carries, checked against its caseId and specHash (ValueError if not)."""
-    try:
-        case = CaseSpec.from_dict(job_spec["case"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"spec.case is not a test case: {type(exc).__name__}: {exc}") from None
-    if case.case_id != job_spec.get("caseId") or spec_hash(case) != job_spec.get("specHash"):
-        raise ValueError("spec.case does not match spec.caseId/spec.specHash (edited by hand?)")
-    return case
-
-
-def asked_metrics(job_spec: dict[str, Any]) -> list[str]:
-    """The metrics the SimulationJob's testenv asks for (read without checking the case: a result is judged even
-    for a job whose case cannot be read)."""
-    metrics = ((job_spec.get("case") or {}).get("testenv") or {}).get("metrics") or []
-    return [str(metric["name"]) for metric in metrics if isinstance(metric, dict) and "name" in metric]
-
-
-def failed_result(job_spec: dict[str, Any], error: str) -> CaseResult:
-    """A failed result for a SimulationJob that gave none, so the administrator hears why instead of waiting."""
-    return CaseResult(
-        case_id=str(job_spec.get("caseId", "")), job=str(job_spec.get("benchmark", "")),
-        algorithm=str(job_spec.get("algorithm", "")), paradigm="", modules={}, hyperparameters={},
-        status="failed", error=error,
-    )
-
-
 def crd() -> dict[str, Any]:
     (document,) = render("simulationjob-crd.yaml.j2")
-    return document
-
-
-def simulation_job(spec: CaseSpec, namespace: str, image: str = "") -> dict[str, Any]:
-    (document,) = render(
-        "simulationjob.yaml.j2",
-        name=job_name(spec),
-        namespace=namespace,
-        labels={"benchmark": LABEL_BENCHMARK, "case_id": LABEL_CASE_ID},
-        benchmark=spec.job,
-        benchmark_label=benchmark_label(spec.job),
-        case_id=spec.case_id,
-        spec_hash=spec_hash(spec),
-        algorithm=spec.algorithm,
-        image=image,
-        result_configmap=result_configmap_name(spec.case_id),
-        case=spec.to_dict(),
-    )
     return document
 
 

@@ -10,15 +10,16 @@ import pytest
 from controller.errors import ConfigError
 from controller.simulation import case_pods
 from controller.simulation.case_pods import CasePodSettings, case_job, case_job_name, case_outcome
+from controller.simulation.simulation_job import SimulationJob
 
 SPEC_HASH = "a" * 64
 
 
-def _simulation_job(name: str = "cityscapes-lifelong-0123456789ab", image: str = "ianvs-lab/controller:1") -> dict[str, Any]:
-    return {
+def _simulation_job(name: str = "cityscapes-lifelong-0123456789ab", image: str = "ianvs-lab/controller:1") -> SimulationJob:
+    return SimulationJob.from_object({
         "metadata": {"name": name, "namespace": "lab", "uid": "6f1c0de4-0000-4000-8000-000000000001"},
         "spec": {"caseId": "0123456789ab", "specHash": SPEC_HASH, "image": image},
-    }
+    })
 
 
 def _pod_spec(job: dict[str, Any]) -> dict[str, Any]:

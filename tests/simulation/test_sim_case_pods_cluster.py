@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
-from controller.plan import CaseSpec
+from controller.config.loader import load_job
+from controller.plan import CaseSpec, build_plan
 from controller.runtime.case import run_case
 from controller.simulation.case_pods import CASE_SELECTOR
 from controller.simulation.case_runner import run_job_case
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
-from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_name
+from controller.simulation.manifests import GROUP, PLURAL, VERSION
+from controller.simulation.simulation_job import job_name
 from infra.fixtures import K8s, poll
 from tests.simulation.conftest import watching
 
@@ -105,6 +107,22 @@ def test_a_case_runner_for_a_job_that_does_not_exist_names_it(k8s: K8s, case_run
 
     with pytest.raises(ClusterError, match=rf"SimulationJob {k8s.namespace}/no-such-job: .*not found"):
         run_job_case(case_runner_api, k8s.namespace, "no-such-job", tmp_path)
+
+
+def test_a_case_pod_without_a_plugin_file_fails_its_job_saying_which_is_not_mounted(
+    k8s: K8s, controller_api: Any, case_runner_api: Any, gated_job: Path, tmp_path: Path
+) -> None:
+    spec = next(s for s in build_plan(load_job(gated_job)) if s.algorithm == "gated-a")
+    JobAdministrator(k8s.api, k8s.namespace).submit([spec], IMAGE)
+    plugin = gated_job.parent / "gated.py"
+    plugin.rename(tmp_path / "elsewhere.py")  # as in a Pod that mounts the dataset but not the job's folder
+
+    written = run_job_case(case_runner_api, k8s.namespace, job_name(spec), tmp_path / "pod-workspace")
+    assert written.status == "failed"
+    assert written.error == f"not mounted: {plugin} (the case names it; mount its folder where the case runs)"
+    JobController(controller_api, k8s.namespace, tmp_path).run_once()
+    status = _simulation_job(k8s, spec)["status"]
+    assert (status["phase"], status["message"]) == ("Failed", written.error)
 
 
 def test_deleting_the_simulation_job_garbage_collects_its_case_job(

@@ -15,7 +15,8 @@ from controller.plan import CaseSpec
 from controller.runtime.case import run_case
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
-from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_name, simulation_job
+from controller.simulation.manifests import GROUP, PLURAL, VERSION
+from controller.simulation.simulation_job import SimulationJob, job_name
 from infra.fixtures import K8s
 
 
@@ -30,7 +31,7 @@ def _controller(api: Any, k8s: K8s, workspace: Path) -> JobController:
 def test_the_api_server_enforces_the_crd_schema(k8s: K8s, simulation_crd: None, specs: list[CaseSpec]) -> None:
     from kubernetes import client
 
-    body = simulation_job(specs[0], k8s.namespace)
+    body = SimulationJob.of_case(specs[0], k8s.namespace).to_manifest()
     del body["spec"]["caseId"]
     with pytest.raises(client.ApiException) as refused:
         k8s.custom.create_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, body)
@@ -89,14 +90,14 @@ def test_submitting_over_a_job_with_another_spec_hash_replaces_it_and_resets_its
     k8s: K8s, simulation_crd: None, specs: list[CaseSpec]
 ) -> None:
     spec = specs[0]
-    stale = simulation_job(spec, k8s.namespace)
+    stale = SimulationJob.of_case(spec, k8s.namespace).to_manifest()
     stale["spec"]["specHash"] = "0" * 64
     k8s.custom.create_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, stale)
     k8s.custom.patch_namespaced_custom_object_status(GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec),
                                                      {"status": {"phase": "Succeeded", "observedSpecHash": "0" * 64}})
     JobAdministrator(k8s.api, k8s.namespace).submit([spec])
     job = _job(k8s, spec)
-    assert job["spec"]["specHash"] == simulation_job(spec, k8s.namespace)["spec"]["specHash"]
+    assert job["spec"]["specHash"] == SimulationJob.of_case(spec, k8s.namespace).to_manifest()["spec"]["specHash"]
     assert job["status"]["phase"] == "Pending"
 
 
@@ -104,7 +105,7 @@ def test_a_job_edited_by_hand_fails_with_a_reason_instead_of_running(
     k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
 ) -> None:
     spec = specs[0]
-    body = simulation_job(spec, k8s.namespace)
+    body = SimulationJob.of_case(spec, k8s.namespace).to_manifest()
     body["spec"]["case"]["seed"] = spec.seed + 1  # no longer the case its id and hash describe
     k8s.custom.create_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, body)
     controller = _controller(controller_api, k8s, tmp_path)

@@ -19,7 +19,8 @@ from controller.simulation.case_pods import CASE_SELECTOR, CasePodSettings
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
 from controller.simulation.kube import apply
-from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_controller_deployment, job_name
+from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_controller_deployment
+from controller.simulation.simulation_job import job_name
 from infra.fixtures import K8s, NodeEnv, poll
 from tests.simulation.conftest import watching
 

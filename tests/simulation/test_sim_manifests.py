@@ -17,6 +17,7 @@ from controller.simulation.result_store import (
     result_from_configmap,
     stored_spec_hash,
 )
+from controller.simulation.simulation_job import SimulationJob, spec_hash
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -33,17 +34,17 @@ def test_crd_defines_a_namespaced_simulationjob_with_a_status_subresource() -> N
 
 def test_simulation_job_carries_the_case_that_runs_locally(specs: list[CaseSpec]) -> None:
     spec = specs[0]
-    job = manifests.simulation_job(spec, "lab", image="ianvs-lab/algo:1")
+    job = SimulationJob.of_case(spec, "lab", image="ianvs-lab/algo:1").to_manifest()
     assert job["kind"] == "SimulationJob" and job["metadata"]["namespace"] == "lab"
     assert job["spec"]["caseId"] == spec.case_id
-    assert job["spec"]["specHash"] == manifests.spec_hash(spec)
+    assert job["spec"]["specHash"] == spec_hash(spec)
     assert job["spec"]["image"] == "ianvs-lab/algo:1"
     assert job["spec"]["resultConfigMap"] == f"ianvs-simulation-job-result-{spec.case_id}"
     assert CaseSpec.from_dict(job["spec"]["case"]) == spec
 
 
 def test_every_case_of_a_job_gets_its_own_name(specs: list[CaseSpec]) -> None:
-    names = {manifests.simulation_job(spec, "lab")["metadata"]["name"] for spec in specs}
+    names = {SimulationJob.of_case(spec, "lab").to_manifest()["metadata"]["name"] for spec in specs}
     assert len(names) == len(specs)
 
 

@@ -10,7 +10,8 @@ import pytest
 from controller.plan import CaseSpec
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.kube import list_then_watch
-from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_name
+from controller.simulation.manifests import GROUP, PLURAL, VERSION
+from controller.simulation.simulation_job import job_name
 from infra.fixtures import K8s
 
 
