@@ -53,7 +53,7 @@ def variants(spec: Any, count: int) -> list[Any]:
 def trivial_runner(spec: Any, workspace: Path) -> Any:
     from controller.results import CaseResult
 
-    return CaseResult(case_id=spec.case_id, job=spec.job, algorithm=spec.algorithm, paradigm=spec.paradigm,
+    return CaseResult(case_id=spec.case_id, benchmarking_job=spec.benchmarking_job, algorithm=spec.algorithm, paradigm=spec.paradigm,
                       modules={}, hyperparameters={}, status="ok", metrics={"mIoU": 0.5})
 
 

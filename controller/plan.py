@@ -55,7 +55,7 @@ class TestEnvSpec:
 
 @dataclass(frozen=True)
 class CaseSpec:
-    job: str
+    benchmarking_job: str
     algorithm: str
     algorithm_url: str
     paradigm: str
@@ -85,6 +85,8 @@ class CaseSpec:
         env["model_metric"] = MetricSpec(**env["model_metric"]) if env.get("model_metric") else None
         env["class_names"] = tuple(env["class_names"]) if env.get("class_names") else None
         fields = dict(data)
+        if "job" in fields:  # written before the benchmarking job had one name everywhere
+            fields["benchmarking_job"] = fields.pop("job")
         fields["testenv"] = TestEnvSpec(**env)
         fields["modules"] = tuple(ModuleSpec(**m) for m in data["modules"])
         fields["third_party_packages"] = tuple(data.get("third_party_packages", ()))
@@ -98,7 +100,7 @@ def build_plan(config: JobConfig) -> list[CaseSpec]:
     for algorithm in config.algorithms:
         for modules in _module_combinations(algorithm):
             spec = CaseSpec(
-                job=config.job.name,
+                benchmarking_job=config.job.name,
                 algorithm=algorithm.name,
                 algorithm_url=str(algorithm.file),
                 paradigm=algorithm.config.paradigm_type,
@@ -177,7 +179,7 @@ def fingerprint(spec: CaseSpec, digests: Mapping[str, str] | None = None) -> dic
 
     data = spec.to_dict()
     data.pop("case_id", None)
-    data.pop("job", None)
+    data.pop("benchmarking_job", None)
     data.pop("algorithm_url", None)
     for module in data["modules"]:
         module["url"] = ref(module["url"])

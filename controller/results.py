@@ -23,7 +23,9 @@ from typing import Any, Iterable, Mapping
 
 from controller.errors import ResultError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_OLDER_SCHEMAS = {1: {"job": "benchmarking_job"}}
+"""What changed since: schema 1 called the benchmarking job ``job``. Older records are read, never written."""
 RESULT_FILE = "result.json"
 SPEC_FILE = "spec.json"
 """The test case's spec beside its result (``CaseSpec.to_dict()``): it names the metrics the testenv asks for."""
@@ -67,7 +69,7 @@ class CaseResult:
     """
 
     case_id: str
-    job: str
+    benchmarking_job: str
     algorithm: str
     paradigm: str
     modules: dict[str, str]
@@ -112,11 +114,12 @@ class CaseResult:
     def from_dict(cls, data: dict[str, Any]) -> "CaseResult":
         """The record in ``data``; ValueError when it is not one of an ended case (see ``problem``)."""
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION and version not in _OLDER_SCHEMAS:
             raise ValueError(f"result schema_version {version!r} is not {SCHEMA_VERSION}")
         if "status" not in data:
             raise ValueError("no status")
-        fields = dict(data)
+        fields = {_OLDER_SCHEMAS.get(version, {}).get(key, key): value for key, value in data.items()}
+        fields["schema_version"] = SCHEMA_VERSION
         if fields.get("matrix") is not None:
             fields["matrix"] = AccuracyMatrix.from_dict(fields["matrix"])
         result = cls(**fields)

@@ -37,7 +37,7 @@ def make_matrix(**overrides: Any) -> AccuracyMatrix:
 def make_result(case_id: str, **overrides: Any) -> CaseResult:
     fields: dict[str, Any] = {
         "case_id": case_id,
-        "job": "ll-robot",
+        "benchmarking_job": "ll-robot",
         "algorithm": "rfnet_lifelong",
         "paradigm": "lifelonglearning",
         "modules": {"basemodel": "RFNet"},

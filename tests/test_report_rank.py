@@ -20,7 +20,7 @@ from controller.results import AccuracyMatrix, CaseResult
 def make_result(case_id: str, **overrides: Any) -> CaseResult:
     fields: dict[str, Any] = {
         "case_id": case_id,
-        "job": "job",
+        "benchmarking_job": "job",
         "algorithm": f"algo-{case_id}",
         "paradigm": "lifelonglearning",
         "modules": {"basemodel": "RFNet"},

@@ -13,7 +13,7 @@ from tests.conftest import keep_algorithms
 
 
 def _record(**changes: object) -> CaseResult:
-    fields: dict[str, object] = dict(case_id="0123456789ab", job="cityscapes-lifelong", algorithm="majority-class",
+    fields: dict[str, object] = dict(case_id="0123456789ab", benchmarking_job="cityscapes-lifelong", algorithm="majority-class",
                                      paradigm="lifelonglearning", modules={}, hyperparameters={}, status="ok",
                                      metrics={"mIoU": 0.25})
     return CaseResult(**{**fields, **changes})  # type: ignore[arg-type]
@@ -36,7 +36,7 @@ def _edit(path: Path, **changes: object) -> None:
 
 def test_a_record_has_no_default_status() -> None:
     with pytest.raises(TypeError, match="status"):
-        CaseResult(case_id="0123456789ab", job="j", algorithm="a", paradigm="p", modules={},  # type: ignore[call-arg]
+        CaseResult(case_id="0123456789ab", benchmarking_job="j", algorithm="a", paradigm="p", modules={},  # type: ignore[call-arg]
                    hyperparameters={})
 
 
@@ -122,3 +122,13 @@ def test_the_leaderboard_shows_an_interrupted_case_as_interrupted(
     assert main(["report", str(job_dir / "benchmarkingjob.yaml")]) == 0
     rows = (job_dir / "workspace" / "cityscapes-lifelong" / "rank" / "all_rank.csv").read_text()
     assert ",interrupted,interrupted by SIGTERM," in rows
+
+
+def test_a_record_of_schema_1_is_read_with_its_benchmarking_job(tmp_path: Path) -> None:
+    data = _record().to_dict()
+    data["job"] = data.pop("benchmarking_job")
+    data["schema_version"] = 1
+    (tmp_path / "result.json").write_text(json.dumps(data))
+    result = read_result(tmp_path)
+    assert result is not None and result.benchmarking_job == "cityscapes-lifelong"
+    assert result.to_dict()["schema_version"] == 2

@@ -49,7 +49,7 @@ PROVENANCE_FILE = "provenance.json"
 
 
 def case_dir(workspace: Path, spec: CaseSpec) -> Path:
-    return workspace / spec.job / spec.case_id
+    return workspace / spec.benchmarking_job / spec.case_id
 
 
 def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
@@ -126,7 +126,7 @@ def case_result(spec: CaseSpec, **ended: Any) -> CaseResult:
     """The record of ``spec``'s case with how it ended (``status``, ``error``, ``metrics``, ...)."""
     return CaseResult(
         case_id=spec.case_id,
-        job=spec.job,
+        benchmarking_job=spec.benchmarking_job,
         algorithm=spec.algorithm,
         paradigm=spec.paradigm,
         modules={m.type: m.name for m in spec.modules},

@@ -4,7 +4,7 @@
     simulation job-controller --namespace NS --workspace DIR [--once]   the in-cluster Simulation Job Controller
     simulation run-case --namespace NS --job NAME --workspace DIR      what a case Pod runs (jobs with an image)
     simulation manifests [--namespace NS] [--image IMG ...]             CRD, RBAC and Deployment YAML to apply
-    simulation status [--namespace NS] [--benchmark NAME]              SimulationJobs and their phase
+    simulation status [--namespace NS] [--benchmarking-job NAME]       SimulationJobs and their phase
     simulation build-image [--tag T] [--base IMG] [--extras rfnet]      the image the controller runs in
     simulation build-algorithm-images JOB [--algorithm NAME]           per algorithm: that image + its plugin files
 """
@@ -84,7 +84,7 @@ def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.Argum
 
     status = actions.add_parser("status", help="list the SimulationJobs of a namespace with their phase")
     _cluster_arguments(status)
-    status.add_argument("--benchmark", help="only this benchmarkingjob's cases")
+    status.add_argument("--benchmarking-job", "--benchmark", metavar="NAME", help="only this benchmarking job's cases")
 
     image = actions.add_parser("build-image", help="build the controller image (offline: wheelhouse + local base image)")
     image.add_argument("--tag", default=None, help="image tag (default: ianvs-lab/controller:<version>)")
@@ -133,6 +133,7 @@ def _manifests(args: argparse.Namespace) -> int:
     from controller.simulation import manifests
 
     documents = [
+        manifests.namespace(args.namespace),
         manifests.crd(),
         *manifests.job_controller_rbac(args.namespace),
         manifests.job_controller_deployment(args.namespace, args.image, args.workspace, args.host_path,
@@ -149,10 +150,10 @@ def _status(args: argparse.Namespace) -> int:
     from controller.simulation.kube import api_client
     from controller.simulation.simulation_job import PENDING, SimulationJob
 
-    rows = [("NAME", "BENCHMARK", "ALGORITHM", "PHASE", "IMAGE", "MESSAGE")]
+    rows = [("NAME", "BENCHMARKING-JOB", "ALGORITHM", "PHASE", "IMAGE", "MESSAGE")]
     admin = JobAdministrator(api_client(args.kubeconfig, args.context), args.namespace)
-    for job in map(SimulationJob.from_object, admin.list_jobs(args.benchmark)):
-        rows.append((job.name, job.benchmark, job.algorithm, job.status.phase or PENDING, job.image or "-",
+    for job in map(SimulationJob.from_object, admin.list_jobs(args.benchmarking_job)):
+        rows.append((job.name, job.benchmarking_job, job.algorithm, job.status.phase or PENDING, job.image or "-",
                      job.status.message))
     print(plain_table(rows))
     return EXIT_OK

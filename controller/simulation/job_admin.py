@@ -3,7 +3,7 @@
 Submission is idempotent: a job that already exists with the same spec hash is left alone (its result, if any,
 is reused) unless it failed (or was interrupted): that one runs again, as a local `--resume` reruns every case
 that is not a finished success; one with another hash is replaced. Results are harvested by list-watching the result ConfigMaps of
-the benchmark (label selector), accepting only those written for the submitted spec hash.
+the benchmarking job (label selector), accepting only those written for the submitted spec hash.
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from controller.simulation.case_pods import case_job_name
 from controller.simulation.kube import ensure_crd, list_then_watch, reason
 from controller.simulation.manifests import (
     GROUP,
-    LABEL_BENCHMARK,
+    LABEL_BENCHMARKING_JOB,
     LABEL_CASE_ID,
     PLURAL,
     VERSION,
-    benchmark_label,
+    benchmarking_job_label,
     crd,
     result_configmap_name,
 )
@@ -58,7 +58,7 @@ class JobAdministrator:
     def submit(self, specs: Sequence[CaseSpec], image: str = "", images: Mapping[str, str] | None = None) -> None:
         """``image`` for every case, or ``images[algorithm]`` where given (no image: the controller runs the case).
 
-        One list call finds the jobs that exist already, so resubmitting a benchmark costs one request, not one
+        One list call finds the jobs that exist already, so resubmitting a benchmarking job costs one request, not one
         per case; new jobs are created by a few threads (each create waits on the API server's validation and
         etcd write: 4 in flight measured 5x faster than 1, benchmarks/simulation_bench.py)."""
         from kubernetes import client
@@ -146,12 +146,12 @@ class JobAdministrator:
         def done() -> bool:
             return len(results) == len(wanted) or time.monotonic() >= deadline
 
-        benchmark = specs[0].job
-        watchdog = threading.Timer(min(self.unattended_after_s, timeout_s / 2), self._warn_if_unattended, (benchmark, results))
+        benchmarking_job = specs[0].benchmarking_job
+        watchdog = threading.Timer(min(self.unattended_after_s, timeout_s / 2), self._warn_if_unattended, (benchmarking_job, results))
         watchdog.daemon = True
         watchdog.start()
         try:
-            self._harvest(core, benchmark, wanted, results, done, timeout_s, on_result)
+            self._harvest(core, benchmarking_job, wanted, results, done, timeout_s, on_result)
         finally:
             watchdog.cancel()
         missing = [job_name(spec) for case_id, (spec, _) in wanted.items() if case_id not in results]
@@ -163,12 +163,12 @@ class JobAdministrator:
             )
         return results
 
-    def _harvest(self, core: Any, benchmark: str, wanted: dict[str, tuple[CaseSpec, str]],
+    def _harvest(self, core: Any, benchmarking_job: str, wanted: dict[str, tuple[CaseSpec, str]],
                  results: dict[str, CaseResult], done: Callable[[], bool], timeout_s: float,
                  on_result: OnResult | None) -> None:
         for event in list_then_watch(
             core.list_namespaced_config_map, stop=done, server_timeout_s=max(1, min(30, int(timeout_s))),
-            namespace=self.namespace, label_selector=result_selector(benchmark),
+            namespace=self.namespace, label_selector=result_selector(benchmarking_job),
         ):
             if event.type == "DELETED":
                 continue
@@ -178,12 +178,12 @@ class JobAdministrator:
                 if on_result is not None:
                     on_result(wanted[result.case_id][0], result)
 
-    def _warn_if_unattended(self, benchmark: str, results: dict[str, CaseResult]) -> None:
+    def _warn_if_unattended(self, benchmarking_job: str, results: dict[str, CaseResult]) -> None:
         """No result and no job touched by a controller a while after submitting: say so long before the timeout."""
         if results:
             return
         try:
-            jobs = self.list_jobs(benchmark)
+            jobs = self.list_jobs(benchmarking_job)
         except ClusterError:
             return
         if jobs and all(not SimulationJob.from_object(job).status.phase for job in jobs):
@@ -197,7 +197,7 @@ class JobAdministrator:
         labels = configmap.get("metadata", {}).get("labels") or {}
         case_id = labels.get(LABEL_CASE_ID)
         if case_id not in wanted or stored_spec_hash(configmap) != wanted[case_id][1]:
-            return None  # another benchmark's case, or a result of an older version of this one
+            return None  # another benchmarking job's case, or a result of an older version of this one
         spec = wanted[case_id][0]
         try:
             return result_from_configmap(configmap, [metric.name for metric in spec.testenv.metrics])
@@ -205,11 +205,11 @@ class JobAdministrator:
             log.error("%s", exc)
             return case_result(spec, status=STATUS_FAILED, error=str(exc))
 
-    def list_jobs(self, benchmark: str | None = None) -> list[dict[str, Any]]:
-        """The SimulationJobs of the namespace (of one benchmark), oldest first."""
+    def list_jobs(self, benchmarking_job: str | None = None) -> list[dict[str, Any]]:
+        """The SimulationJobs of the namespace (of one benchmarking job), oldest first."""
         from kubernetes import client
 
-        selector = f"{LABEL_BENCHMARK}={benchmark_label(benchmark)}" if benchmark else None
+        selector = f"{LABEL_BENCHMARKING_JOB}={benchmarking_job_label(benchmarking_job)}" if benchmarking_job else None
         try:
             listed = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, **({"label_selector": selector} if selector else {}))

@@ -24,7 +24,7 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 # The proposal's name for the result ConfigMap; one ConfigMap per case (``<prefix>-<case id>``), because a single
 # shared ConfigMap would hit the 1 MiB object limit and make every writer race on its resourceVersion.
 RESULT_CONFIGMAP_PREFIX = "ianvs-simulation-job-result"
-LABEL_BENCHMARK = "ianvs-lab.io/benchmark"
+LABEL_BENCHMARKING_JOB = "ianvs-lab.io/benchmarking-job"
 LABEL_CASE_ID = "ianvs-lab.io/case-id"
 LABEL_COMPONENT = "ianvs-lab.io/component"
 RESULT_COMPONENT = "simulation-job-result"
@@ -76,9 +76,16 @@ def result_configmap_name(case_id: str) -> str:
     return f"{RESULT_CONFIGMAP_PREFIX}-{case_id}"
 
 
-def benchmark_label(benchmark: str) -> str:
+def benchmarking_job_label(benchmarking_job: str) -> str:
     """Label value naming a benchmarking job (label values: <= 63 chars of [A-Za-z0-9._-])."""
-    return dns_label(benchmark)
+    return dns_label(benchmarking_job)
+
+
+def namespace(name: str) -> dict[str, Any]:
+    """The namespace the job controller and its jobs live in (first in `controller simulation manifests`, so a
+    plain ``kubectl apply -f -`` of the output works in a fresh cluster)."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "ianvs-lab"}}}
 
 
 def crd() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A test case's result in a ConfigMap (written by the job controller, harvested by the job administrator).
 
-One ConfigMap per case, ``ianvs-simulation-job-result-<case id>``, labelled with the benchmark and the case id so
+One ConfigMap per case, ``ianvs-simulation-job-result-<case id>``, labelled with the benchmarking job and the case id so
 the administrator list-watches exactly its own results; the spec hash is an annotation, so a result of an older
 version of the case is never mistaken for the current one.
 """
@@ -13,11 +13,11 @@ from typing import Any
 from controller.errors import ClusterError
 from controller.results import CaseResult
 from controller.simulation.manifests import (
-    LABEL_BENCHMARK,
+    LABEL_BENCHMARKING_JOB,
     LABEL_CASE_ID,
     LABEL_COMPONENT,
     RESULT_COMPONENT,
-    benchmark_label,
+    benchmarking_job_label,
     result_configmap_name,
 )
 
@@ -43,7 +43,7 @@ def result_configmap(result: CaseResult, namespace: str, spec_hash: str) -> dict
             "labels": {
                 "app.kubernetes.io/part-of": "ianvs-lab",
                 LABEL_COMPONENT: RESULT_COMPONENT,
-                LABEL_BENCHMARK: benchmark_label(result.job),
+                LABEL_BENCHMARKING_JOB: benchmarking_job_label(result.benchmarking_job),
                 LABEL_CASE_ID: result.case_id,
             },
             "annotations": {ANNOTATION_SPEC_HASH: spec_hash},
@@ -71,8 +71,8 @@ def stored_spec_hash(configmap: dict[str, Any]) -> str | None:
     return (configmap.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_SPEC_HASH)
 
 
-def result_selector(benchmark: str) -> str:
-    return f"{LABEL_COMPONENT}={RESULT_COMPONENT},{LABEL_BENCHMARK}={benchmark_label(benchmark)}"
+def result_selector(benchmarking_job: str) -> str:
+    return f"{LABEL_COMPONENT}={RESULT_COMPONENT},{LABEL_BENCHMARKING_JOB}={benchmarking_job_label(benchmarking_job)}"
 
 
 def store_result(api: Any, namespace: str, result: CaseResult, spec_hash: str, configmap_name: str) -> None:

@@ -19,9 +19,9 @@ from typing import Any
 from controller.plan import CaseSpec, config_hash, content_digests, file_digest
 from controller.results import STATUS_FAILED, CaseResult
 from controller.simulation.manifests import (
-    LABEL_BENCHMARK,
+    LABEL_BENCHMARKING_JOB,
     LABEL_CASE_ID,
-    benchmark_label,
+    benchmarking_job_label,
     dns_label,
     render,
     result_configmap_name,
@@ -33,7 +33,7 @@ TERMINAL_PHASES = (SUCCEEDED, FAILED)
 
 def job_name(spec: CaseSpec) -> str:
     """The SimulationJob of a test case: ``<benchmarking job>-<case id>`` as a DNS label."""
-    return dns_label(f"{spec.job}-{spec.case_id}")
+    return dns_label(f"{spec.benchmarking_job}-{spec.case_id}")
 
 
 def spec_hash(spec: CaseSpec, digests: Mapping[str, str] | None = None) -> str:
@@ -84,7 +84,7 @@ class SimulationJob:
 
     name: str
     namespace: str
-    benchmark: str
+    benchmarking_job: str
     """the benchmarking job the test case belongs to"""
     case_id: str
     spec_hash: str
@@ -101,7 +101,8 @@ class SimulationJob:
     @classmethod
     def of_case(cls, spec: CaseSpec, namespace: str, image: str = "") -> "SimulationJob":
         digests = content_digests(spec)
-        return cls(name=job_name(spec), namespace=namespace, benchmark=spec.job, case_id=spec.case_id,
+        return cls(name=job_name(spec), namespace=namespace, benchmarking_job=spec.benchmarking_job,
+                   case_id=spec.case_id,
                    spec_hash=spec_hash(spec, digests), algorithm=spec.algorithm, case=spec.to_dict(), image=image,
                    result_configmap=result_configmap_name(spec.case_id), content_digests=digests)
 
@@ -112,7 +113,7 @@ class SimulationJob:
         return cls(
             name=str(meta.get("name", "")),
             namespace=str(meta.get("namespace", "")),
-            benchmark=str(spec.get("benchmark", "")),
+            benchmarking_job=str(spec.get("benchmarkingJob", "")),
             case_id=str(spec.get("caseId", "")),
             spec_hash=str(spec.get("specHash", "")),
             algorithm=str(spec.get("algorithm", "")),
@@ -130,9 +131,9 @@ class SimulationJob:
             "simulationjob.yaml.j2",
             name=self.name,
             namespace=self.namespace,
-            labels={"benchmark": LABEL_BENCHMARK, "case_id": LABEL_CASE_ID},
-            benchmark=self.benchmark,
-            benchmark_label=benchmark_label(self.benchmark),
+            labels={"benchmarking_job": LABEL_BENCHMARKING_JOB, "case_id": LABEL_CASE_ID},
+            benchmarking_job=self.benchmarking_job,
+            benchmarking_job_label=benchmarking_job_label(self.benchmarking_job),
             case_id=self.case_id,
             spec_hash=self.spec_hash,
             algorithm=self.algorithm,
@@ -180,5 +181,5 @@ class SimulationJob:
 
     def failed_result(self, error: str) -> CaseResult:
         """A failed result for a job that gave none, so the administrator hears why instead of waiting."""
-        return CaseResult(case_id=self.case_id, job=self.benchmark, algorithm=self.algorithm, paradigm="",
+        return CaseResult(case_id=self.case_id, benchmarking_job=self.benchmarking_job, algorithm=self.algorithm, paradigm="",
                           modules={}, hyperparameters={}, status=STATUS_FAILED, error=error)

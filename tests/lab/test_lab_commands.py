@@ -139,7 +139,7 @@ def test_deploy_then_down_purge_leaves_nothing_of_the_simulation_runtime(
     assert client.AppsV1Api(k8s.api).read_namespaced_deployment("ianvs-simulation-job-controller", k8s.namespace)
     spec = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))[0]
     JobAdministrator(k8s.api, k8s.namespace).submit([spec])
-    result = CaseResult(case_id=spec.case_id, job=spec.job, algorithm=spec.algorithm, paradigm=spec.paradigm,
+    result = CaseResult(case_id=spec.case_id, benchmarking_job=spec.benchmarking_job, algorithm=spec.algorithm, paradigm=spec.paradigm,
                         modules={}, hyperparameters={}, status="ok", metrics={"mIoU": 0.5})
     k8s.core.create_namespaced_config_map(k8s.namespace, result_configmap(result, k8s.namespace, "f" * 64))
 

@@ -173,10 +173,10 @@ def test_status_lists_the_jobs_with_their_phase(
     admin.submit(specs[1:], "ianvs-lab/controller:1")
     JobController(controller_api, k8s.namespace, tmp_path).reconcile(_job(k8s, specs[0]))
     code = main(["simulation", "status", "--kubeconfig", str(k8s.env.kubeconfig), "-n", k8s.namespace,
-                 "--benchmark", specs[0].job])
+                 "--benchmarking-job", specs[0].benchmarking_job])
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["NAME", "BENCHMARK", "ALGORITHM", "PHASE", "IMAGE", "MESSAGE"]
+    assert lines[0].split() == ["NAME", "BENCHMARKING-JOB", "ALGORITHM", "PHASE", "IMAGE", "MESSAGE"]
     phases = {line.split()[0]: (line.split()[3], line.split()[4]) for line in lines[1:]}
     assert phases == {job_name(specs[0]): ("Succeeded", "-"), job_name(specs[1]): ("Pending", "ianvs-lab/controller:1")}
 
@@ -198,3 +198,22 @@ def test_the_work_queue_holds_a_job_once_until_it_is_taken() -> None:
     assert [work.get(0.01), work.get(0.01), work.get(0.01)] == ["a", "b", None]
     work.put("a")  # taken, so it may be queued again
     assert work.get(0.01) == "a"
+
+
+def test_the_printed_manifests_apply_with_kubectl_to_a_namespace_that_does_not_exist_yet(
+    k8s: K8s, simulation_crd: None
+) -> None:
+    import subprocess
+    import sys
+
+    namespace = f"{k8s.namespace}-fresh"
+    printed = subprocess.run([sys.executable, "-m", "controller", "simulation", "manifests", "--namespace", namespace],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    try:
+        applied = subprocess.run([k8s.env.kubectl, "--kubeconfig", str(k8s.env.kubeconfig), "apply", "-f", "-"],
+                                 input=printed, capture_output=True, text=True, timeout=120)
+        assert applied.returncode == 0, applied.stderr
+        assert f"namespace/{namespace} created" in applied.stdout
+        assert k8s.core.read_namespaced_service_account("ianvs-simulation-job-controller", namespace)
+    finally:
+        k8s.core.delete_namespace(namespace)

@@ -29,7 +29,7 @@ def test_crd_defines_a_namespaced_simulationjob_with_a_status_subresource() -> N
     (version,) = crd["spec"]["versions"]
     assert version["subresources"] == {"status": {}}
     spec_schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert spec_schema["required"] == ["benchmark", "caseId", "specHash", "algorithm", "case"]
+    assert spec_schema["required"] == ["benchmarkingJob", "caseId", "specHash", "algorithm", "case"]
 
 
 def test_simulation_job_carries_the_case_that_runs_locally(specs: list[CaseSpec]) -> None:
@@ -126,7 +126,7 @@ def test_deployment_hands_its_folders_network_and_placement_on_to_case_pods() ->
 
 
 def _result(**changes: Any) -> CaseResult:
-    fields: dict[str, Any] = dict(case_id="0123456789ab", job="cityscapes-lifelong", algorithm="majority-class",
+    fields: dict[str, Any] = dict(case_id="0123456789ab", benchmarking_job="cityscapes-lifelong", algorithm="majority-class",
                                   paradigm="lifelonglearning", modules={"basemodel": "Majority"},
                                   hyperparameters={}, status="ok", metrics={"mIoU": 0.25, "BWT": None})
     return CaseResult(**{**fields, **changes})
