@@ -167,7 +167,7 @@ def main() -> None:
 
     from controller.config.loader import load_job
     from controller.plan import build_plan
-    from controller.simulation.images import DEFAULT_TAG
+    from controller.simulation.controller_image import DEFAULT_TAG
 
     started_here = not (STATE / "env").exists()
     subprocess.run([str(TESTENV), "up"], check=True, capture_output=True)

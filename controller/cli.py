@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a benchmarking job: every test case, then the leaderboard and report")
     _job_argument(run)
-    run.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N", help="run N test cases in parallel (default 1)")
+    run.add_argument("--parallel", "-j", "--jobs", dest="parallel", type=_positive_int, default=1, metavar="N",
+                     help="run N test cases at a time, each in a process of its own (default 1: one after another)")
     run.add_argument("--resume", action="store_true", help="skip test cases that already finished successfully")
     run.add_argument("--workspace", type=Path, help="override benchmarkingjob.workspace")
     from controller.simulation.commands import add_run_options, add_simulation_commands
@@ -199,8 +200,8 @@ def _run_cases(specs, root: Path, args: argparse.Namespace, on_case):  # type: i
     if args.runtime == "simulation":
         from controller.runtime.simulation import ClusterTarget, run_cases_in_cluster
 
-        if args.jobs > 1:
-            log.warning("--jobs applies to the local runtime; in the cluster the job controller runs the cases")
+        if args.parallel > 1:
+            log.warning("--parallel applies to the local runtime; in the cluster the job controller runs the cases")
 
         target = ClusterTarget(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
                                image=args.image, algorithm_images=args.algorithm_images, timeout_s=args.timeout,
@@ -211,7 +212,7 @@ def _run_cases(specs, root: Path, args: argparse.Namespace, on_case):  # type: i
                 or args.namespace != "default"):
             log.warning("--kubeconfig/--context/--namespace/--image/--algorithm-images/--cleanup apply with "
                         "--runtime simulation only")
-        results = run_cases(specs, root, jobs=args.jobs, resume=args.resume, progress=on_case)
+        results = run_cases(specs, root, parallel=args.parallel, resume=args.resume, progress=on_case)
     return results
 
 
@@ -224,8 +225,8 @@ def _interrupted_message(stopped, job: Path, args: argparse.Namespace, root: Pat
     if args.runtime == "simulation":
         command += ["--runtime", "simulation", "--namespace", args.namespace]
         where += f"; its SimulationJobs keep running in namespace {args.namespace}"
-    elif args.jobs > 1:
-        command += ["--jobs", str(args.jobs)]
+    elif args.parallel > 1:
+        command += ["--parallel", str(args.parallel)]
     return (f"interrupted by {stopped.signal_name} {where}; {ended} of {total} test cases ended; "
             f"continue with: {' '.join(command)} --resume")
 

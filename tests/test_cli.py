@@ -75,3 +75,10 @@ def test_cluster_options_without_the_simulation_runtime_are_flagged(
     code = main(["run", str(job_dir / "benchmarkingjob.yaml"), "--workspace", str(tmp_path / "ws"), "--namespace", "lab"])
     assert code == 0
     assert "apply with --runtime simulation only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--parallel", "-j", "--jobs"])
+def test_parallel_test_cases_are_asked_for_with_parallel_or_its_make_style_aliases(option: str) -> None:
+    from controller.cli import build_parser
+
+    assert build_parser().parse_args(["run", "job.yaml", option, "3"]).parallel == 3

@@ -62,15 +62,15 @@ def reference(gated_job: Path, gate: Path, tmp_path: Path) -> list[dict[str, str
     return leaderboard(tmp_path / "reference")
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("parallel", ["1", "2"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signalled_run_stops_names_the_case_and_resume_gives_the_uninterrupted_leaderboard(
-    gated_job: Path, gate: Path, tmp_path: Path, reference: list[dict[str, str]], sig: signal.Signals, jobs: str
+    gated_job: Path, gate: Path, tmp_path: Path, reference: list[dict[str, str]], sig: signal.Signals, parallel: str
 ) -> None:
     workspace = tmp_path / "ws"
     (gate / "hold").touch()
-    stopped = Run(gated_job, workspace, gate, "--jobs", jobs)
-    started(gate, int(jobs))
+    stopped = Run(gated_job, workspace, gate, "--parallel", parallel)
+    started(gate, int(parallel))
     signalled = time.monotonic()
     os.kill(stopped.process.pid, sig)
     code, stderr = stopped.finish(timeout_s=60)
@@ -86,7 +86,7 @@ def test_a_signalled_run_stops_names_the_case_and_resume_gives_the_uninterrupted
     assert all(statuses(workspace)[a] == "interrupted" for a in interrupted)
 
     (gate / "hold").unlink()
-    code, stderr = run(gated_job, workspace, gate, "--resume", "--jobs", jobs)
+    code, stderr = run(gated_job, workspace, gate, "--resume", "--parallel", parallel)
     assert code == 0, stderr
     _same(leaderboard(workspace), reference)
 
@@ -96,7 +96,7 @@ def test_ctrl_c_to_the_whole_process_group_of_a_parallel_run_records_every_runni
 ) -> None:
     workspace = tmp_path / "ws"
     (gate / "hold").touch()
-    stopped = Run(gated_job, workspace, gate, "--jobs", "2")
+    stopped = Run(gated_job, workspace, gate, "--parallel", "2")
     started(gate, 2)
     os.killpg(stopped.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     code, stderr = stopped.finish(timeout_s=60)
@@ -112,7 +112,7 @@ def test_a_killed_case_process_is_a_failed_case_the_others_still_run_and_resume_
 ) -> None:
     workspace = tmp_path / "ws"
     (gate / "hold").touch()
-    running = Run(gated_job, workspace, gate, "--jobs", "2")
+    running = Run(gated_job, workspace, gate, "--parallel", "2")
     victim = started(gate, 1)[0]
     os.kill(victim, signal.SIGKILL)
     (gate / "hold").unlink()
@@ -125,7 +125,7 @@ def test_a_killed_case_process_is_a_failed_case_the_others_still_run_and_resume_
     assert killed[0]["error"].startswith("case process killed by SIGKILL without a result; last log line:")
     assert sum(r["status"] == "ok" for r in results.values()) == 2
 
-    code, stderr = run(gated_job, workspace, gate, "--resume", "--jobs", "2")
+    code, stderr = run(gated_job, workspace, gate, "--resume", "--parallel", "2")
     assert code == 0, stderr
     _same(leaderboard(workspace), reference)
 

@@ -62,8 +62,8 @@ def test_parallel_results_equal_serial_results(job_dir: Path, tmp_path: Path) ->
     keep_algorithms(job_dir, "pixel-softmax-kb", "majority-class")
     _fast(job_dir)
     specs = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))
-    serial = run_cases(specs, tmp_path / "serial", jobs=1)
-    parallel = run_cases(specs, tmp_path / "parallel", jobs=2)
+    serial = run_cases(specs, tmp_path / "serial", parallel=1)
+    parallel = run_cases(specs, tmp_path / "parallel", parallel=2)
     assert [r.case_id for r in serial] == [r.case_id for r in parallel]
     for a, b in zip(serial, parallel):
         assert a.status == b.status == "ok"
@@ -74,7 +74,7 @@ def test_parallel_results_equal_serial_results(job_dir: Path, tmp_path: Path) ->
 def test_resume_skips_finished_cases(job_dir: Path, tmp_path: Path) -> None:
     keep_algorithms(job_dir, "majority-class")
     specs = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))
-    first = run_cases(specs, tmp_path, jobs=1)
+    first = run_cases(specs, tmp_path, parallel=1)
     log = Path(first[0].case_dir) / "case.log"
     stamp = log.stat().st_mtime_ns
     reused: list[bool] = []

@@ -1,4 +1,5 @@
-"""The local runtime: run test cases in this process, or each in a case process of its own, N at a time.
+"""The local runtime: run test cases in this process, or each in a case process of its own, N at a time
+(``--parallel N``).
 
 Each case is isolated (its own folder, its own seed, failures recorded not raised), so N processes give the
 same results as a serial run. A case process that dies (SIGKILL, the OOM killer, a crash in native code) becomes
@@ -35,13 +36,13 @@ def run_cases(
     specs: Sequence[CaseSpec],
     workspace: Path,
     *,
-    jobs: int = 1,
+    parallel: int = 1,
     resume: bool = False,
     progress: Progress | None = None,
 ) -> list[CaseResult]:
     """Results in the order of `specs`; `progress(done, total, result, reused)` after each case.
 
-    With ``jobs`` > 1 every case runs in a process of its own. Raises `Interrupted` (with the interrupted cases'
+    With ``parallel`` > 1 every case runs in a process of its own. Raises `Interrupted` (with the interrupted cases'
     records) when a signal stops the run."""
     total = len(specs)
     results, pending = reuse_finished(specs, workspace, resume, progress)
@@ -50,11 +51,11 @@ def run_cases(
         results[spec.case_id] = result
         report_progress(progress, len(results), total, result, False)
 
-    if jobs <= 1 or len(pending) <= 1:
+    if parallel <= 1 or len(pending) <= 1:
         for spec in pending:
             ended(spec, run_case(spec, workspace))
     else:
-        _run_in_case_processes(pending, workspace, jobs, ended)
+        _run_in_case_processes(pending, workspace, parallel, ended)
     return [results[spec.case_id] for spec in specs]
 
 
@@ -93,7 +94,7 @@ def report_progress(progress: Progress | None, done: int, total: int, result: Ca
 # ------------------------------------------------------------------------------------------ case processes
 
 
-def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, jobs: int,
+def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, parallel: int,
                            ended: Callable[[CaseSpec, CaseResult], None]) -> None:
     # spawn: each case starts clean (no inherited plugin modules, RNG or thread state)
     context = multiprocessing.get_context("spawn")
@@ -101,7 +102,7 @@ def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, jobs: i
     running: dict[int, tuple[BaseProcess, CaseSpec]] = {}
     try:
         while waiting or running:
-            while waiting and len(running) < jobs:
+            while waiting and len(running) < parallel:
                 spec = waiting.pop(0)
                 process = context.Process(target=_case_process, args=(spec, workspace), name=f"case {spec.case_id}")
                 process.start()

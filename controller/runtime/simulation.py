@@ -74,7 +74,7 @@ def _algorithm_images(specs: Sequence[CaseSpec], target: ClusterTarget) -> dict[
     if not target.algorithm_images:
         return {}
     from controller.simulation.algorithm_images import build_algorithm_images
-    from controller.simulation.images import DEFAULT_TAG
+    from controller.simulation.controller_image import DEFAULT_TAG
 
     images = build_algorithm_images(specs, target.image or DEFAULT_TAG)
     for built in images.values():

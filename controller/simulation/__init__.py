@@ -1,11 +1,18 @@
 """The simulation runtime: test cases run as SimulationJob custom resources in a Kubernetes cluster.
 
-- ``manifests``: render the CRD, SimulationJobs and the job controller's RBAC/Deployment from ``templates/simulation``.
+- ``simulation_job``: the SimulationJob resource as a typed view (its fields, status, identity checks).
+- ``manifests``: render the CRD, SimulationJobs, the Namespace and the job controller's RBAC/Deployment from
+  ``templates/simulation``; the names they share.
 - ``kube``: API clients, applying manifests, waiting for a CRD, the list-then-watch loop every watcher here uses.
 - ``result_store``: a CaseResult in a ConfigMap and back.
-- ``job_admin``: the Simulation Job Administrator (submit jobs, list-watch result ConfigMaps, harvest).
-- ``job_controller``: the in-cluster Simulation Job Controller (watch SimulationJobs, ``run_case``, write results).
+- ``job_admin``: the Simulation Job Administrator (submit jobs, rerun failed ones, list-watch result ConfigMaps).
+- ``job_controller``: the Simulation Job Controller (watch SimulationJobs, run a case or start its case Pod,
+  write results).
+- ``case_pods``: the case Job and case Pod of a SimulationJob with an image, and how their state becomes an outcome.
+- ``case_runner``: what a case Pod runs (``controller simulation run-case``).
+- ``controller_image`` / ``algorithm_images``: the container images cases run in (offline builds).
+- ``commands``: the ``controller simulation ...`` command line.
 
-Both sides execute the SAME ``run_case(spec, workspace)`` as the local runtime, so a case gives the same
+Every side executes the SAME ``run_case(spec, workspace)`` as the local runtime, so a case gives the same
 result locally and in the cluster for the same seed.
 """

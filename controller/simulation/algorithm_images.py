@@ -21,7 +21,7 @@ from typing import Any
 from controller.config.paths import is_dotted_module
 from controller.errors import ClusterError, ConfigError
 from controller.plan import CaseSpec
-from controller.simulation.images import DEFAULT_TAG, _docker_client, write_dockerfile
+from controller.simulation.controller_image import DEFAULT_TAG, docker_client, write_dockerfile
 from controller.simulation.manifests import dns_label
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def build_algorithm_images(specs: Sequence[CaseSpec], controller_image: str = DE
     """One image per algorithm of ``specs``, FROM ``controller_image``; by algorithm name."""
     import docker
 
-    client = _docker_client()
+    client = docker_client()
     try:
         base_id = client.images.get(controller_image).id
     except docker.errors.ImageNotFound:

@@ -160,7 +160,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _build_image(args: argparse.Namespace) -> int:
-    from controller.simulation.images import DEFAULT_TAG, build_image
+    from controller.simulation.controller_image import DEFAULT_TAG, build_image
 
     extras = tuple(e.strip() for e in args.extras.split(",") if e.strip())
     built = build_image(args.tag or DEFAULT_TAG, args.base, extras)
@@ -175,7 +175,7 @@ def _build_algorithm_images(args: argparse.Namespace) -> int:
     from controller.plan import build_plan
     from controller.report.table import plain_table
     from controller.simulation.algorithm_images import build_algorithm_images
-    from controller.simulation.images import DEFAULT_TAG
+    from controller.simulation.controller_image import DEFAULT_TAG
 
     specs = build_plan(load_job(args.job))
     if args.algorithm:

@@ -138,32 +138,32 @@ class JobAdministrator:
 
         if not specs:
             return {}
-        wanted = {spec.case_id: (spec, spec_hash(spec)) for spec in specs}
+        submitted = {spec.case_id: (spec, spec_hash(spec)) for spec in specs}
         results: dict[str, CaseResult] = {}
         deadline = time.monotonic() + timeout_s
         core = client.CoreV1Api(self.api)
 
         def done() -> bool:
-            return len(results) == len(wanted) or time.monotonic() >= deadline
+            return len(results) == len(submitted) or time.monotonic() >= deadline
 
         benchmarking_job = specs[0].benchmarking_job
         watchdog = threading.Timer(min(self.unattended_after_s, timeout_s / 2), self._warn_if_unattended, (benchmarking_job, results))
         watchdog.daemon = True
         watchdog.start()
         try:
-            self._harvest(core, benchmarking_job, wanted, results, done, timeout_s, on_result)
+            self._harvest(core, benchmarking_job, submitted, results, done, timeout_s, on_result)
         finally:
             watchdog.cancel()
-        missing = [job_name(spec) for case_id, (spec, _) in wanted.items() if case_id not in results]
+        missing = [job_name(spec) for case_id, (spec, _) in submitted.items() if case_id not in results]
         if missing:
             raise ClusterError(
-                f"{len(missing)} of {len(wanted)} simulation jobs in namespace {self.namespace} gave no result within "
+                f"{len(missing)} of {len(submitted)} simulation jobs in namespace {self.namespace} gave no result within "
                 f"{timeout_s:.0f}s: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
                 f"(is the job controller running? `controller simulation status -n {self.namespace}`)"
             )
         return results
 
-    def _harvest(self, core: Any, benchmarking_job: str, wanted: dict[str, tuple[CaseSpec, str]],
+    def _harvest(self, core: Any, benchmarking_job: str, submitted: dict[str, tuple[CaseSpec, str]],
                  results: dict[str, CaseResult], done: Callable[[], bool], timeout_s: float,
                  on_result: OnResult | None) -> None:
         for event in list_then_watch(
@@ -172,11 +172,11 @@ class JobAdministrator:
         ):
             if event.type == "DELETED":
                 continue
-            result = self._accept(event.object, wanted)
+            result = self._accept(event.object, submitted)
             if result is not None and result.case_id not in results:
                 results[result.case_id] = result
                 if on_result is not None:
-                    on_result(wanted[result.case_id][0], result)
+                    on_result(submitted[result.case_id][0], result)
 
     def _warn_if_unattended(self, benchmarking_job: str, results: dict[str, CaseResult]) -> None:
         """No result and no job touched by a controller a while after submitting: say so long before the timeout."""
@@ -193,12 +193,12 @@ class JobAdministrator:
                         len(jobs), self.namespace, self.namespace, self.namespace)
 
     @staticmethod
-    def _accept(configmap: dict[str, Any], wanted: dict[str, tuple[CaseSpec, str]]) -> CaseResult | None:
+    def _accept(configmap: dict[str, Any], submitted: dict[str, tuple[CaseSpec, str]]) -> CaseResult | None:
         labels = configmap.get("metadata", {}).get("labels") or {}
         case_id = labels.get(LABEL_CASE_ID)
-        if case_id not in wanted or stored_spec_hash(configmap) != wanted[case_id][1]:
+        if case_id not in submitted or stored_spec_hash(configmap) != submitted[case_id][1]:
             return None  # another benchmarking job's case, or a result of an older version of this one
-        spec = wanted[case_id][0]
+        spec = submitted[case_id][0]
         try:
             return result_from_configmap(configmap, [metric.name for metric in spec.testenv.metrics])
         except ClusterError as exc:  # never harvested as it claims: the case is failed, so --resume reruns it

@@ -64,7 +64,7 @@ def build_wheels(extras: tuple[str, ...] = ()) -> tuple[Path, str]:
 def build_image(tag: str = DEFAULT_TAG, base_image: str = DEFAULT_BASE_IMAGE, extras: tuple[str, ...] = ()) -> BuiltImage:
     import docker
 
-    client = _docker_client()
+    client = docker_client()
     try:
         client.images.get(base_image)
     except docker.errors.ImageNotFound:
@@ -101,7 +101,7 @@ def write_dockerfile(context: Path, template: str, **values: Any) -> None:
     (context / "Dockerfile").write_text(environment.get_template(template).render(**values))
 
 
-def _docker_client() -> Any:
+def docker_client() -> Any:
     import docker
 
     try:
