@@ -203,10 +203,11 @@ def test_the_work_queue_holds_a_job_once_until_it_is_taken() -> None:
 def test_the_printed_manifests_apply_with_kubectl_to_a_namespace_that_does_not_exist_yet(
     k8s: K8s, simulation_crd: None
 ) -> None:
+    import secrets
     import subprocess
     import sys
 
-    namespace = f"{k8s.namespace}-fresh"
+    namespace = f"ianvs-fresh-{secrets.token_hex(4)}"
     printed = subprocess.run([sys.executable, "-m", "controller", "simulation", "manifests", "--namespace", namespace],
                              capture_output=True, text=True, timeout=60, check=True).stdout
     try:
@@ -216,4 +217,5 @@ def test_the_printed_manifests_apply_with_kubectl_to_a_namespace_that_does_not_e
         assert f"namespace/{namespace} created" in applied.stdout
         assert k8s.core.read_namespaced_service_account("ianvs-simulation-job-controller", namespace)
     finally:
-        k8s.core.delete_namespace(namespace)
+        subprocess.run([k8s.env.kubectl, "--kubeconfig", str(k8s.env.kubeconfig), "delete", "namespace", namespace,
+                        "--ignore-not-found", "--wait=false"], capture_output=True, timeout=60)
