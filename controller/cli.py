@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -66,6 +67,7 @@ def _job_argument(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to say how to continue an interrupted run
     _configure_logging(args.verbose)
     try:
         if args.command == "dataset":
@@ -183,7 +185,7 @@ def _run(job: Path, args: argparse.Namespace) -> int:
         with interrupt_on_signals():
             results = _run_cases(specs, root, args, on_case)
     except Interrupted as stopped:
-        log.error("%s", _interrupted_message(stopped, job, args, root, len(ended), len(specs)))
+        log.error("%s", _interrupted_message(stopped, args, len(ended), len(specs)))
         return EXIT_INTERRUPTED
     _publish(config, root)
     failed = [r for r in results if not r.ok]
@@ -216,19 +218,19 @@ def _run_cases(specs, root: Path, args: argparse.Namespace, on_case):  # type: i
     return results
 
 
-def _interrupted_message(stopped, job: Path, args: argparse.Namespace, root: Path, ended: int, total: int) -> str:  # type: ignore[no-untyped-def]
-    """What a stopped run says: which test cases it interrupted, how many ended, and how to go on."""
+def _interrupted_message(stopped, args: argparse.Namespace, ended: int, total: int) -> str:  # type: ignore[no-untyped-def]
+    """What a stopped run says: which test cases it interrupted, how many ended, and the command that goes on."""
     cases = [r for r in stopped.cases if r.status == "interrupted"]
-    where = ("during test case" + "s"[: len(cases) != 1] + " " + ", ".join(f"{r.case_id} ({r.algorithm})" for r in cases)
-             if cases else "between test cases")
-    command = ["controller", "run", str(job), "--workspace", str(root)]
-    if args.runtime == "simulation":
-        command += ["--runtime", "simulation", "--namespace", args.namespace]
-        where += f"; its SimulationJobs keep running in namespace {args.namespace}"
-    elif args.parallel > 1:
-        command += ["--parallel", str(args.parallel)]
+    if cases:
+        where = "during test case" + "s"[: len(cases) != 1] + " " + ", ".join(f"{r.case_id} ({r.algorithm})"
+                                                                            for r in cases)
+    elif args.runtime == "simulation":
+        where = f"while waiting for results; the SimulationJobs keep running in namespace {args.namespace}"
+    else:
+        where = "between test cases"
+    again = [*args.argv, *(["--resume"] if "--resume" not in args.argv else [])]
     return (f"interrupted by {stopped.signal_name} {where}; {ended} of {total} test cases ended; "
-            f"continue with: {' '.join(command)} --resume")
+            f"continue with: {shlex.join(['controller', *again])}")
 
 
 def _report(job: Path, workspace: Path | None) -> int:
