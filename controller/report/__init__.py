@@ -1,4 +1,8 @@
-"""Story manager: the leaderboard (rank CSVs, markdown) and the self-contained HTML report.
+"""Story manager (Ianvs's storymanager): the leaderboard (rank CSVs, markdown) and the self-contained HTML report.
+
+- ``publish``: everything for one benchmarking job's stored results (what ``controller run``/``report`` call).
+- ``rank``: the leaderboard CSVs (Ianvs columns), merged across runs; ``table``: plain text tables;
+  ``markdown``: leaderboard.md; ``html`` + ``plots``: the report page and its figures.
 
 It only reads `CaseResult` records; it never runs anything. This package is import-cheap: the
 submodules (and matplotlib/jinja2 behind them) load only when one of the names below is used.
