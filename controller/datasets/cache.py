@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import time
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from controller import fsio
 from controller.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -62,22 +62,6 @@ def safe_name(text: str) -> str:
     """A cache entry name: letters, digits, '.', '_', '-' only; never empty, never hidden."""
     name = _NAME_RE.sub("-", text).strip("-.") or "dataset"
     return name[:100]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Temporary sibling + rename (kept here: ``images.atomic_write_bytes`` would import numpy)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -174,7 +158,7 @@ def read_marker(folder: Path) -> Marker | None:
 
 
 def write_marker(folder: Path, marker: Marker) -> None:
-    _atomic_json(folder / MARKER, marker.to_json())
+    fsio.write_json(folder / MARKER, marker.to_json(), sort_keys=True)
 
 
 def combined_sha256(parts: list[Part]) -> str:
@@ -201,7 +185,7 @@ def write_manifest(folder: Path) -> tuple[int, int]:
             rows.append((path, os.lstat(full).st_size))
     rows.sort()
     text = "".join(f"{size}\t{path}\n" for path, size in rows)
-    atomic_write(folder / MANIFEST, text.encode("utf-8"))
+    fsio.write_text(folder / MANIFEST, text)
     return len(rows), sum(size for _, size in rows)
 
 
@@ -270,7 +254,7 @@ class DataCache:
 
     def save(self, entry: CacheEntry) -> None:
         self.entry_dir(entry.name).mkdir(parents=True, exist_ok=True)
-        _atomic_json(self.entry_dir(entry.name) / ENTRY, entry.to_json())
+        fsio.write_json(self.entry_dir(entry.name) / ENTRY, entry.to_json(), sort_keys=True)
 
     def entries(self) -> list[CacheEntry]:
         if not self.root.is_dir():

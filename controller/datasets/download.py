@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from controller import fsio
 from controller.datasets.sources import Redactor, Source, basic_auth, presign
 from controller.errors import DatasetError
 
@@ -348,9 +349,7 @@ class _Downloader:
         self.reused = self.part.stat().st_size
 
     def save_meta(self) -> None:
-        tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
-        tmp.write_text(json.dumps(self.meta.__dict__))
-        os.replace(tmp, self.meta_path)
+        fsio.write_json(self.meta_path, self.meta.__dict__, indent=None)
 
     def reset(self) -> None:
         self.part.unlink(missing_ok=True)
@@ -538,6 +537,7 @@ class _Downloader:
         if self.expected_sha and self.expected_sha.lower() != actual:
             self.reset()
             check_sha256(self.expected_sha, actual, self.source.display)
+        # a rename, not fsio: the .part file must outlive failures so that the next run resumes it
         os.replace(self.part, self.dest)
         self.meta_path.unlink(missing_ok=True)
         return Downloaded(self.dest, actual, size, self.reused, self.fetched)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controller import fsio
 from controller.datasets.cache import (
     DataCache,
     Marker,
@@ -341,12 +342,8 @@ def _sidecar(target: Path) -> Path:
 
 def _write_sidecar(target: Path, digest: str, source: str) -> None:
     """What a cached archive is: its sha256, size and (redacted) source, written after the rename."""
-    import json
-
-    from controller.datasets.cache import atomic_write
-
     record = {"sha256": digest, "size": target.stat().st_size, "source": source}
-    atomic_write(_sidecar(target), json.dumps(record).encode())
+    fsio.write_json(_sidecar(target), record, indent=None)
 
 
 def _cached_archive(target: Path, part: PlannedPart) -> str | None:
@@ -534,17 +531,11 @@ def provision(
             cache.record(marker, dest)
             return _result(plan, dest, marker, fetched=False)
         _refuse_foreign(dest)
-        from controller.datasets.extract import (
-            commit_staging,
-            new_staging,
-            remove_stale_staging,
-        )
-
-        for stale in remove_stale_staging(dest):
+        for stale in fsio.remove_stale_staging(dest):
             log.info("removed %s left by an interrupted run", stale)
         obtained = [_obtain(part, plan, dest, cache, policy) for part in plan.parts]
-        staging = new_staging(dest)
-        try:
+        with fsio.staged_folder(dest) as stage:
+            staging = stage.path
             _extract_all(obtained, staging, limits, plan.name)
             info, train, test = _index(staging, request, plan)
             parts = []
@@ -565,10 +556,7 @@ def provision(
             )
             marker.files, marker.bytes = write_manifest(staging)
             write_marker(staging, marker)
-            commit_staging(staging, dest)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            stage.commit()
         cache.record(marker, dest)
         if not request.keep_archives:
             for item in obtained:
