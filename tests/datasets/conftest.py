@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from dataset_server import FileServer  # noqa: E402
-
-from controller.datasets.download import RetryPolicy  # noqa: E402
+from controller.datasets.download import RetryPolicy
+from tests.datasets.dataset_server import FileServer
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = RetryPolicy(attempts=3, backoff=0.01, backoff_max=0.05, connect_timeout=2.0, read_timeout=1.0)

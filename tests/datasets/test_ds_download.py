@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.datasets.conftest import FAST, payload, sha256
-from dataset_server import FileServer
+from tests.datasets.dataset_server import FileServer
 
 from controller.datasets.download import LogProgress, RetryPolicy, download
 from controller.datasets.sources import parse_source

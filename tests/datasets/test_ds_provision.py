@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.datasets.conftest import FAST, cityscapes_tree, make_zip, sha256, tree, zip_folder
-from dataset_server import FileServer
+from tests.datasets.dataset_server import FileServer
 
 from controller.datasets.cache import MANIFEST, MARKER, DataCache, read_marker
 from controller.datasets.catalog import Catalog
