@@ -220,7 +220,7 @@ def _when(stamp: float) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from controller.datasets.download import human_bytes
+    from controller.datasets.progress import human_bytes
 
     cache = _cache(args)
     entries = cache.entries()
@@ -245,7 +245,8 @@ def _verify_folder(folder: Path) -> list[str]:
 
 
 def _verify_entry(cache, name: str) -> tuple[list[str], int]:  # type: ignore[no-untyped-def]
-    from controller.datasets.download import make_progress, sha256_of
+    from controller.datasets.download import sha256_of
+    from controller.datasets.progress import make_progress
 
     entry = cache.load(name)
     if entry is None:
@@ -318,7 +319,7 @@ def _index(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from controller.datasets.cache import read_marker
-    from controller.datasets.download import human_bytes
+    from controller.datasets.progress import human_bytes
     from controller.datasets.sources import redact_url
 
     cache = _cache(args)

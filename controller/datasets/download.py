@@ -25,14 +25,14 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from controller import fsio
+from controller.datasets.progress import NoProgress, Progress, human_bytes
 from controller.datasets.sources import Redactor, Source, basic_auth, presign
 from controller.errors import DatasetError
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     import requests
 
 log = logging.getLogger(__name__)
-progress_log = logging.getLogger("controller.progress")
 
 CHUNK = 1 << 20
 """Bytes per read/write/hash step: large enough for syscall-bound throughput, small for memory."""
@@ -70,130 +69,6 @@ class Downloaded:
     """bytes taken over from an earlier partial download"""
     fetched: int
     """bytes received over the network by this call"""
-
-
-# --- progress -----------------------------------------------------------------------------------
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB' (binary units, one decimal)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
-def human_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-class Progress(Protocol):
-    def start(self, total: int | None, initial: int) -> None: ...
-    def update(self, n: int) -> None: ...
-    def close(self) -> None: ...
-
-
-class LogProgress:
-    """Periodic log lines for logs and CI (no TTY): bytes, percent, rate and ETA every ``interval`` s.
-
-    rate = bytes received since start / elapsed;  ETA = (total - done) / rate.
-    """
-
-    def __init__(self, label: str, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.label, self.interval, self.clock = label, interval, clock
-        self.total: int | None = None
-        self.done = self.initial = 0
-        self.started = self.last = 0.0
-
-    def start(self, total: int | None, initial: int) -> None:
-        self.total, self.done, self.initial = total, initial, initial
-        self.started = self.last = self.clock()
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = self.clock()
-        if now - self.last >= self.interval:
-            self.last = now
-            progress_log.info("%s", self.line(now))
-
-    def line(self, now: float) -> str:
-        elapsed = max(now - self.started, 1e-9)
-        rate = (self.done - self.initial) / elapsed
-        text = f"{self.label}: {human_bytes(self.done)}"
-        if self.total:
-            text += f" of {human_bytes(self.total)} ({100 * self.done / self.total:.0f}%)"
-        text += f", {human_bytes(rate)}/s"
-        if self.total and rate > 0:
-            text += f", ETA {human_duration((self.total - self.done) / rate)}"
-        return text
-
-    def close(self) -> None:
-        """A closing line for anything that took longer than one interval."""
-        now = self.clock()
-        if self.started and now - self.started >= self.interval:
-            progress_log.info("%s", self.line(now).split(", ETA")[0] + " - done")
-        self.started = 0.0
-
-
-class TqdmProgress:
-    """A progress bar on a terminal (tqdm shows bytes, rate and ETA)."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: Any = None
-
-    def start(self, total: int | None, initial: int) -> None:
-        from tqdm import tqdm
-
-        self.close()
-        self.bar = tqdm(
-            total=total,
-            initial=initial,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=self.label,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
-        )
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def make_progress(label: str) -> Progress:
-    """A tqdm bar when stderr is a terminal, periodic log lines otherwise."""
-    try:
-        tty = sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return TqdmProgress(label) if tty else LogProgress(label)
-
-
-class _NoProgress:
-    def start(self, total: int | None, initial: int) -> None:
-        pass
-
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 # --- hashing ------------------------------------------------------------------------------------
@@ -569,7 +444,7 @@ def download(
         sha256,
         size,
         policy or RetryPolicy(),
-        progress or _NoProgress(),
+        progress or NoProgress(),
         before_body,
         redactor or source.redactor(),
     )

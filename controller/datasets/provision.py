@@ -43,6 +43,7 @@ from controller.datasets.cache import (
     write_marker,
 )
 from controller.datasets.catalog import Catalog, CatalogEntry
+from controller.datasets.progress import human_bytes, make_progress
 from controller.datasets.sources import Source, looks_like_url, parse_source
 from controller.errors import DatasetError
 
@@ -252,8 +253,6 @@ def free_bytes(path: Path) -> int:
 
 def check_space(needs: dict[Path, int], what: str) -> None:
     """Raise when a filesystem lacks room; ``needs`` maps a folder to the bytes it must take."""
-    from controller.datasets.download import human_bytes
-
     per_device: dict[int, tuple[Path, int]] = {}
     for folder, n in needs.items():
         anchor = _existing_ancestor(folder)
@@ -283,12 +282,7 @@ class _Obtained:
 
 
 def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy: RetryPolicy | None) -> _Obtained:
-    from controller.datasets.download import (
-        check_sha256,
-        download,
-        make_progress,
-        sha256_of,
-    )
+    from controller.datasets.download import check_sha256, download, sha256_of
 
     source = part.source
     if source.kind == "file":
@@ -324,8 +318,6 @@ def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy:
             before_body=before_body,
         )
         _write_sidecar(target, got.sha256, source.display)
-        from controller.datasets.download import human_bytes
-
         progress_log.info(
             "downloaded %s (%s, sha256 %s%s)",
             part.file,
@@ -427,7 +419,6 @@ def _tree_digest(folder: Path) -> tuple[str, int]:
 
 
 def _extract_all(obtained: list[_Obtained], staging: Path, limits: ExtractLimits | None, what: str) -> None:
-    from controller.datasets.download import human_bytes
     from controller.datasets.extract import declared_size, extract_into
 
     for item in obtained:

@@ -10,7 +10,8 @@ import pytest
 from tests.datasets.conftest import FAST, payload, sha256
 from tests.datasets.dataset_server import FileServer
 
-from controller.datasets.download import LogProgress, RetryPolicy, download
+from controller.datasets.download import RetryPolicy, download
+from controller.datasets.progress import LogProgress
 from controller.datasets.sources import parse_source
 from controller.errors import DatasetError
 
@@ -204,17 +205,6 @@ def test_part_metadata_records_the_validators(server: FileServer, tmp_path: Path
         "last_modified": "Mon, 01 Jan 2024 00:00:00 GMT",
         "total": 2 * MiB,
     }
-
-
-def test_log_progress_reports_bytes_percent_rate_and_eta(caplog: pytest.LogCaptureFixture) -> None:
-    now = [100.0]
-    progress = LogProgress("d.zip", interval=5.0, clock=lambda: now[0])
-    progress.start(total=4 * MiB, initial=0)
-    now[0] = 110.0
-    with caplog.at_level(logging.INFO, logger="controller.progress"):
-        progress.update(MiB)
-    # 1 MiB in 10 s = 102.4 KiB/s; 3 MiB left at that rate = 30 s
-    assert caplog.messages == ["d.zip: 1.0 MiB of 4.0 MiB (25%), 102.4 KiB/s, ETA 30s"]
 
 
 def test_a_slow_transfer_logs_periodic_progress_lines(
