@@ -117,7 +117,7 @@ class _ConsoleFormatter(logging.Formatter):
 
 def _validate(job: Path) -> int:
     from controller.config.loader import load_job
-    from controller.datasets.provision import pending_message
+    from controller.testenv_dataset import pending_message
     from controller.validate import check_job, check_plugins
 
     config = load_job(job)
@@ -157,9 +157,9 @@ def _run(job: Path, args: argparse.Namespace) -> int:
     from controller.validate import check_job
 
     config = load_job(job)
-    from controller.datasets.provision import provision_job_dataset
+    from controller.testenv_dataset import provision_job_dataset
 
-    config = provision_job_dataset(config)  # testenv dataset_url: download, verify, extract, index
+    provision_job_dataset(config)  # testenv dataset_url: download, verify, extract, index
     summary = check_job(config)
     root = args.workspace.resolve() if args.workspace else config.workspace
     specs = build_plan(config)

@@ -4,7 +4,8 @@ Layout of the cache (default ``${XDG_CACHE_HOME:-~/.cache}/ianvs-lab/datasets``,
 ``IANVS_LAB_DATA_CACHE`` or ``--cache``)::
 
     <cache>/<name>/entry.json             url (redacted), sha256, size, layout, created, last used, copies
-    <cache>/<name>/archives/<file>        verified archives (<file>.part + .part.json while downloading)
+    <cache>/<name>/archives/<file>        verified archives, each with <file>.json (sha256, size, source);
+                                          <file>.part + .part.json while downloading
     <cache>/<name>/data/                  the extracted dataset when no other path was asked for
     <cache>/.locks/<name>.lock            held while an archive of <name> is downloaded
 
@@ -212,6 +213,51 @@ def verify_manifest(folder: Path, limit: int = 20) -> list[str]:
     if bad > limit:
         problems.append(f"... and {bad - limit} more")
     return problems
+
+
+# --- cached archives ----------------------------------------------------------------------------
+
+
+def archive_record_path(archive: Path) -> Path:
+    """``<archive>.json``: what a cached archive is (sha256, size, redacted source)."""
+    return archive.with_name(archive.name + ".json")
+
+
+def record_archive(archive: Path, sha256: str, source: str) -> None:
+    """Write an archive's record; called after the archive got its final name."""
+    record = {"sha256": sha256, "size": archive.stat().st_size, "source": source}
+    fsio.write_json(archive_record_path(archive), record, indent=None)
+
+
+def cached_archive_sha256(archive: Path, *, source: str, sha256: str | None, size: int | None) -> str | None:
+    """The sha256 of a usable archive already in the cache, else None.
+
+    Usable: the expected ``sha256`` matches when one is given; without one, it came from the same
+    (redacted) ``source``. A final name without its record (killed between the two renames) is re-hashed.
+    """
+    if not archive.is_file():
+        return None
+    actual_size = archive.stat().st_size
+    if size is not None and actual_size != size:
+        return None
+    try:
+        record = json.loads(archive_record_path(archive).read_text())
+        digest, recorded_source = str(record["sha256"]), str(record["source"])
+        if record.get("size") != actual_size:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        from controller.datasets.download import sha256_of
+
+        digest, recorded_source = sha256_of(archive), source
+        record_archive(archive, digest, source)
+    if sha256:
+        return digest if sha256.lower() == digest else None
+    return digest if recorded_source == source else None
+
+
+def remove_archive(archive: Path) -> None:
+    archive.unlink(missing_ok=True)
+    archive_record_path(archive).unlink(missing_ok=True)
 
 
 # --- cache entries ------------------------------------------------------------------------------

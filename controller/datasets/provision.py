@@ -16,8 +16,8 @@ Flow for one request (a URL, a local archive or folder, or a catalog name)::
 Free disk is checked before the download (announced size plus an extraction estimate) and again
 before extraction (exact for zip). Messages never show credentials (``Source.display``).
 
-``controller validate`` calls :func:`pending_message` (never downloads); ``controller run`` calls
-:func:`provision_job_dataset` before checking the job.
+Nothing here knows benchmark jobs: ``controller/testenv_dataset.py`` turns a testenv's
+``dataset_url`` into a :class:`Request`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,13 @@ from controller.datasets.cache import (
     DataCache,
     Marker,
     Part,
+    cached_archive_sha256,
     combined_sha256,
     folder_lock,
     hold_lock,
     read_marker,
+    record_archive,
+    remove_archive,
     safe_name,
     write_manifest,
     write_marker,
@@ -48,7 +51,6 @@ from controller.datasets.sources import Source, looks_like_url, parse_source
 from controller.errors import DatasetError
 
 if TYPE_CHECKING:
-    from controller.config.loader import JobConfig
     from controller.datasets.download import RetryPolicy
     from controller.datasets.extract import ExtractLimits
     from controller.datasets.layouts import IndexResult
@@ -297,7 +299,7 @@ def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy:
         return _Obtained(part, source.path, digest, source.path.stat().st_size)
     target = cache.archive_dir(plan.name) / part.file
     with hold_lock(cache.lock_path(plan.name), f"the download of {plan.name}"):
-        cached = _cached_archive(target, part)
+        cached = cached_archive_sha256(target, source=source.display, sha256=part.sha256, size=part.size)
         if cached is not None:
             log.info("%s: using the cached archive %s", source.display, target)
             return _Obtained(part, target, cached, target.stat().st_size)
@@ -317,7 +319,7 @@ def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy:
             progress=make_progress(part.file),
             before_body=before_body,
         )
-        _write_sidecar(target, got.sha256, source.display)
+        record_archive(target, got.sha256, source.display)
         progress_log.info(
             "downloaded %s (%s, sha256 %s%s)",
             part.file,
@@ -326,44 +328,6 @@ def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy:
             f", resumed after {human_bytes(got.reused)}" if got.reused else "",
         )
         return _Obtained(part, target, got.sha256, got.size, downloaded=True)
-
-
-def _sidecar(target: Path) -> Path:
-    return target.with_name(target.name + ".json")
-
-
-def _write_sidecar(target: Path, digest: str, source: str) -> None:
-    """What a cached archive is: its sha256, size and (redacted) source, written after the rename."""
-    record = {"sha256": digest, "size": target.stat().st_size, "source": source}
-    fsio.write_json(_sidecar(target), record, indent=None)
-
-
-def _cached_archive(target: Path, part: PlannedPart) -> str | None:
-    """The sha256 of a usable archive already in the cache, else None.
-
-    Usable: the expected sha256 matches when one is given; without one, it came from the same
-    source. A final name without its record (killed between the two renames) is re-hashed.
-    """
-    import json
-
-    if not target.is_file():
-        return None
-    size = target.stat().st_size
-    if part.size is not None and size != part.size:
-        return None
-    try:
-        record = json.loads(_sidecar(target).read_text())
-        digest, source = str(record["sha256"]), str(record["source"])
-        if record.get("size") != size:
-            return None
-    except (OSError, ValueError, KeyError, TypeError):
-        from controller.datasets.download import sha256_of
-
-        digest, source = sha256_of(target), part.source.display
-        _write_sidecar(target, digest, source)
-    if part.sha256:
-        return digest if part.sha256.lower() == digest else None
-    return digest if source == part.source.display else None
 
 
 def _unique_name(plan: Plan, cache: DataCache, explicit: bool) -> Plan:
@@ -552,59 +516,6 @@ def provision(
         if not request.keep_archives:
             for item in obtained:
                 if item.downloaded:
-                    item.path.unlink(missing_ok=True)
-                    _sidecar(item.path).unlink(missing_ok=True)
+                    remove_archive(item.path)
     progress_log.info("dataset %s ready at %s", plan.name, dest)
     return _result(plan, dest, marker, fetched=True)
-
-
-# --- benchmark jobs -----------------------------------------------------------------------------
-
-
-def request_for_testenv(config: "JobConfig") -> Request | None:
-    """The provisioning request of a job's testenv, None when it names index files only."""
-    ds = config.testenv.dataset
-    if ds is None:
-        return None
-    return Request(
-        ds.url,
-        dest=ds.path,
-        sha256=ds.sha256,
-        layout=ds.layout,
-        index=True,
-        require_index=True,
-        train_index=ds.train_index,
-        test_index=ds.test_index,
-        tasks=ds.tasks,
-        drop_test_cities=ds.drop_test_cities,
-        base=ds.file.parent,
-    )
-
-
-def pending_message(config: "JobConfig") -> str | None:
-    """For `controller validate`: None when the job's dataset is present, else what `run` will do.
-
-    Reads the marker only: never touches the network.
-    """
-    request = request_for_testenv(config)
-    if request is None:
-        return None
-    plan = resolve(request)
-    assert request.dest is not None
-    if present(request, plan, request.dest) is not None:
-        return None
-    return (
-        f"{config.testenv.file}: testenv.dataset: not present yet at {request.dest}; "
-        f"`controller run` will fetch it from {plan.display}"
-    )
-
-
-def provision_job_dataset(config: "JobConfig") -> "JobConfig":
-    """For `controller run`: provision the testenv's dataset (no-op without ``dataset_url``)."""
-    request = request_for_testenv(config)
-    if request is None:
-        return config
-    result = provision(request)
-    if result.fetched:
-        log.info("testenv dataset prepared at %s", result.path)
-    return config
