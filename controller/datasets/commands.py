@@ -20,6 +20,7 @@ import re
 import time
 from pathlib import Path
 
+from controller.cliargs import non_negative_int as _non_negative_int
 from controller.cliargs import positive_float as _positive_float
 from controller.cliargs import positive_int as _positive_int
 from controller.cliargs import size as _size
@@ -74,10 +75,10 @@ def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.Argument
     pull.add_argument("--no-keep-archive", action="store_true", help="delete downloaded archives after extraction")
     pull.add_argument(
         "--retries",
-        type=_positive_int,
-        default=8,
+        type=_non_negative_int,
         metavar="N",
-        help="attempts without progress before giving up (default 8)",
+        help="retries after failures that bring no new bytes, waiting 1, 2, 4, 8, 10, 10 ... s "
+        "(default 5, or $IANVS_LAB_DOWNLOAD_RETRIES)",
     )
     pull.add_argument(
         "--max-ratio",
@@ -203,7 +204,7 @@ def _pull(args: argparse.Namespace) -> int:
         request,
         cache=_cache(args),
         catalog=_catalog(args),
-        policy=RetryPolicy(attempts=args.retries),
+        policy=RetryPolicy.from_settings(args.retries),
         limits=limits,
     )
     if not result.fetched:

@@ -10,9 +10,11 @@ Guarantees (each one is tested against a real HTTP server in ``tests/datasets``)
   on a partial file restarts cleanly from byte 0;
 - a restart of the process resumes as well: the validators live in ``<name>.part.json`` and the
   hash of the bytes already on disk is recomputed (local read, ~1.5 GB/s);
-- 5xx, 408, 429, timeouts and broken connections are retried with exponential backoff
-  ``wait_k = min(backoff * 2**(k-1), backoff_max)`` for the k-th consecutive failure without progress;
-  other 4xx answers fail at once with a final error;
+- 5xx, 408, 429, refused or broken connections and timeouts are retried with exponential backoff
+  ``wait_k = min(backoff * 2**(k-1), backoff_max)`` for the k-th consecutive failure without progress,
+  at most ``attempts`` times (default 5 retries, 25 s of waiting in all; ``--retries`` or
+  ``$IANVS_LAB_DOWNLOAD_RETRIES``), one log line per retry; what waiting cannot fix fails at once
+  with a final error: other 4xx answers, an unknown host name, a TLS certificate or handshake error;
 - memory is bounded by one chunk (1 MiB) whatever the file size.
 
 Secrets: messages use ``source.display`` and every library message passes the source's
@@ -27,11 +29,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller import fsio
+from controller.datasets.network_errors import Explained, explain
 from controller.datasets.progress import NoProgress, Progress, human_bytes
 from controller.datasets.sources import Redactor, Source, basic_auth, presign
 from controller.errors import DatasetError
@@ -46,18 +49,37 @@ CHUNK = 1 << 20
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 507, 509})
 
 
+RETRIES_VARIABLE = "IANVS_LAB_DOWNLOAD_RETRIES"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try. ``attempts`` counts consecutive failures that brought no new bytes."""
+    """How hard to try. ``attempts``: retries after consecutive failures that brought no new bytes.
 
-    attempts: int = 8
+    The defaults wait 1 + 2 + 4 + 8 + 10 = 25 s in all before giving up: long enough for a server
+    restart or a flaky link, short enough that a typo in the URL is reported while the user waits.
+    """
+
+    attempts: int = 5
     backoff: float = 1.0
-    backoff_max: float = 60.0
+    backoff_max: float = 10.0
     connect_timeout: float = 15.0
     read_timeout: float = 60.0
 
     def wait(self, failures: int) -> float:
         return float(min(self.backoff * 2 ** (failures - 1), self.backoff_max))
+
+    @classmethod
+    def from_settings(cls, retries: int | None = None) -> RetryPolicy:
+        """``retries`` (``--retries``) when given, else ``$IANVS_LAB_DOWNLOAD_RETRIES``, else the default."""
+        if retries is None:
+            text = os.environ.get(RETRIES_VARIABLE, "").strip()
+            if not text:
+                return cls()
+            if not text.isdigit():
+                raise DatasetError(f"{RETRIES_VARIABLE}: expected a whole number of retries (0 or more), got {text!r}")
+            retries = int(text)
+        return cls(attempts=retries)
 
 
 @dataclass(frozen=True)
@@ -145,7 +167,7 @@ class _BackgroundDigest:
 
 
 class _Retry(Exception):
-    """A failure worth another attempt (message already redacted)."""
+    """A failure worth another attempt; the message is one redacted line."""
 
 
 class _Restart(Exception):
@@ -267,9 +289,9 @@ class _Downloader:
                         raise DatasetError(
                             f"{self.source.display}: download failed after {failures} attempts: {why}"
                         ) from None
-                    wait = self.policy.wait(max(failures, 1))
-                    log.warning("%s: %s; retrying in %.1f s", self.source.display, why, wait)
-                    time.sleep(wait)
+                    retry = max(failures, 1)
+                    log.warning("%s: %s; retrying (%d/%d)", self.source.display, why, retry, self.policy.attempts)
+                    time.sleep(self.policy.wait(retry))
         self.progress.close()
         return self.finish()
 
@@ -288,15 +310,16 @@ class _Downloader:
             if validator:
                 headers["If-Range"] = validator
         assert self.session is not None
+        url = self.request_url()
         try:
             response = self.session.get(
-                self.request_url(),
-                headers=headers,
-                stream=True,
-                timeout=(self.policy.connect_timeout, self.policy.read_timeout),
+                url, headers=headers, stream=True, timeout=(self.policy.connect_timeout, self.policy.read_timeout)
             )
         except requests.RequestException as exc:
-            raise _Retry(self.describe(exc)) from None
+            why = self.explain(exc, url)
+            if not why.transient:
+                raise DatasetError(f"{self.source.display}: {why.text}") from None
+            raise _Retry(why.text) from None
         with response:
             start = self.check_response(response, have)
             if start is None:
@@ -382,7 +405,8 @@ class _Downloader:
                 try:
                     data = read(CHUNK, decode_content=False)
                 except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-                    raise _Retry(self.describe(exc)) from None
+                    # mid-body, everything is worth a retry: the next request resumes where this one broke
+                    raise _Retry(self.explain(exc, response.url).text) from None
                 if not data:
                     break
                 view = memoryview(data)
@@ -397,9 +421,12 @@ class _Downloader:
             os.close(fd)
             hasher.drain()  # the digest covers exactly the bytes written, also after a failure
 
-    def describe(self, exc: BaseException) -> str:
-        text = str(exc) or type(exc).__name__
-        return self.redactor.scrub(f"{type(exc).__name__}: {text}")
+    def explain(self, exc: BaseException, url: str) -> Explained:
+        policy = self.policy
+        why = explain(exc, url, connect_timeout=policy.connect_timeout, read_timeout=policy.read_timeout)
+        why = replace(why, text=self.redactor.scrub(why.text), cause=self.redactor.scrub(why.cause))
+        log.info("%s: %s", self.source.display, why.cause)  # the library's own words, shown with -v
+        return why
 
     def finish(self) -> Downloaded:
         size = self.have()
@@ -443,7 +470,7 @@ def download(
         dest,
         sha256,
         size,
-        policy or RetryPolicy(),
+        policy or RetryPolicy.from_settings(),
         progress or NoProgress(),
         before_body,
         redactor or source.redactor(),

@@ -36,6 +36,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in (
         "IANVS_LAB_CATALOG",
         "IANVS_LAB_CREDENTIALS_FILE",
+        "IANVS_LAB_DOWNLOAD_RETRIES",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
