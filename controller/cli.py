@@ -117,6 +117,7 @@ class _ConsoleFormatter(logging.Formatter):
 
 def _validate(job: Path) -> int:
     from controller.config.loader import load_job
+    from controller.plan import build_plan
     from controller.testenv_dataset import pending_message
     from controller.validate import check_job, check_plugins
 
@@ -125,29 +126,18 @@ def _validate(job: Path) -> int:
     if pending is not None:
         check_plugins(config)
         log.info("%s", pending)
-        cases = _count_cases(config)
+        cases = len(build_plan(config))  # the cases `run` will run: repeated combinations once
         log.info("%s: ok (%d algorithm%s, %d test case%s; data checked after download)",
                  job, len(config.algorithms), "s"[: len(config.algorithms) != 1], cases, "s"[: cases != 1])
         return EXIT_OK
     summary = check_job(config)
-    cases = _count_cases(config)
+    cases = len(build_plan(config))
     log.info(
         "%s: ok (%d algorithm%s, %d test case%s, %d train / %d test samples)",
         job, len(config.algorithms), "s"[: len(config.algorithms) != 1], cases, "s"[: cases != 1],
         summary.train_samples, summary.test_samples,
     )
     return EXIT_OK
-
-
-def _count_cases(config) -> int:  # type: ignore[no-untyped-def]
-    total = 0
-    for algorithm in config.algorithms:
-        per_algorithm = 1
-        for module in algorithm.modules:
-            for values in module.grid.values():
-                per_algorithm *= len(values)
-        total += per_algorithm
-    return total
 
 
 def _run(job: Path, args: argparse.Namespace) -> int:
