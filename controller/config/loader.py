@@ -46,7 +46,12 @@ class ResolvedAlgorithm:
 
 
 @dataclass(frozen=True)
-class ResolvedMetric:
+class MetricSpec:
+    """A metric by name: built in (``url`` None) or the absolute path / dotted module of a plugin.
+
+    Also the metric of a test case's spec (``controller.plan``): plain data, JSON as it is.
+    """
+
     name: str
     url: str | None
 
@@ -74,8 +79,8 @@ class ResolvedTestEnv:
     config: TestEnv
     train_index: Path
     test_index: Path
-    metrics: tuple[ResolvedMetric, ...]
-    model_metric: ResolvedMetric | None
+    metrics: tuple[MetricSpec, ...]
+    model_metric: MetricSpec | None
     extra: dict[str, Any] = field(default_factory=dict)
     dataset: ResolvedDataset | None = None
     """set when the data comes from ``dataset_url``: `controller run` provisions it first"""
@@ -274,9 +279,9 @@ def _resolve(doc: YamlDocument, keypath: KeyPath, value: str, base: Path, *, mus
     return path
 
 
-def _metric(doc: YamlDocument, keypath: KeyPath, name: str, url: str | None, base: Path) -> ResolvedMetric:
+def _metric(doc: YamlDocument, keypath: KeyPath, name: str, url: str | None, base: Path) -> MetricSpec:
     if url:
-        return ResolvedMetric(name, _plugin_url(doc, keypath + ("url",), url, base))
+        return MetricSpec(name, _plugin_url(doc, keypath + ("url",), url, base))
     from controller.metrics.registry import builtin_names, is_builtin
 
     if not is_builtin(name):
@@ -284,7 +289,7 @@ def _metric(doc: YamlDocument, keypath: KeyPath, name: str, url: str | None, bas
             keypath + ("name",),
             f"unknown metric {name!r}: not built in and no url given; built-in metrics are: {', '.join(builtin_names())}",
         )
-    return ResolvedMetric(name, None)
+    return MetricSpec(name, None)
 
 
 def _module(doc: YamlDocument, keypath: KeyPath, module: ModuleConfig, base: Path) -> ResolvedModule:
