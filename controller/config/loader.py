@@ -21,6 +21,7 @@ from controller.config.models import (
 )
 from controller.config.paths import UndefinedVariable, expand, is_dotted_module, resolve
 from controller.config.yamlsource import KeyPath, YamlDocument, format_keypath, load_yaml
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
 from controller.errors import ConfigError
 from controller.plugins.builtins import BUILTIN_MODULES
 
@@ -64,9 +65,10 @@ class ResolvedDataset:
     path: Path
     sha256: str | None
     layout: str | None
-    train_index: str
-    test_index: str
-    """index file names inside ``path``"""
+    train_index_name: str
+    test_index_name: str
+    """the index files that provisioning writes, by name inside ``path``; the job reads
+    ``ResolvedTestEnv.train_index``/``test_index`` (the same files unless the testenv names others)"""
     tasks: str | None
     drop_test_cities: bool
     file: Path
@@ -133,7 +135,7 @@ def load_testenv(path: Path) -> ResolvedTestEnv:
         keypath: KeyPath = ("testenv", "dataset", split)
         if dataset is not None:
             # provisioned by `controller run`: the files may not exist yet (check_data checks them later)
-            name = getattr(dataset, split)
+            name = getattr(dataset, f"{split}_name")
             indexes[split] = _resolve(doc, keypath, value, base) if value else dataset.path / name
             continue
         if value is None:
@@ -167,7 +169,7 @@ def _dataset(doc: YamlDocument, env: TestEnv, base: Path) -> ResolvedDataset | N
         url = expand(ds.dataset_url)
     except UndefinedVariable as exc:
         raise doc.error(keypath + ("dataset_url",), str(exc)) from None
-    names = {"train": "train-index.txt", "test": "test-index.txt"}
+    names = {"train": TRAIN_INDEX, "test": TEST_INDEX}
     for split in names:
         value = getattr(ds.index, split) if ds.index else None
         if value is not None:
@@ -179,8 +181,8 @@ def _dataset(doc: YamlDocument, env: TestEnv, base: Path) -> ResolvedDataset | N
         path=_resolve(doc, keypath + ("dataset_path",), ds.dataset_path, base),
         sha256=ds.sha256.lower() if ds.sha256 else None,
         layout=ds.layout,
-        train_index=names["train"],
-        test_index=names["test"],
+        train_index_name=names["train"],
+        test_index_name=names["test"],
         tasks=ds.tasks,
         drop_test_cities=ds.drop_test_cities,
         file=doc.path,

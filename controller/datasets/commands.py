@@ -24,6 +24,7 @@ from controller.cliargs import non_negative_int as _non_negative_int
 from controller.cliargs import positive_float as _positive_float
 from controller.cliargs import positive_int as _positive_int
 from controller.cliargs import size as _size
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, DatasetError
 
 log = logging.getLogger("controller.cli")
@@ -115,8 +116,8 @@ def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.Argument
     index.add_argument(
         "--drop-test-cities", action="store_true", help="leave out official Cityscapes test-split cities (dummy labels)"
     )
-    index.add_argument("--train-name", default="train-index.txt", metavar="FILE")
-    index.add_argument("--test-name", default="test-index.txt", metavar="FILE")
+    index.add_argument("--train-name", default=TRAIN_INDEX, metavar="FILE")
+    index.add_argument("--test-name", default=TEST_INDEX, metavar="FILE")
     index.add_argument("--out", type=Path, metavar="DIR", help="folder for the index files (default: PATH)")
 
     info = actions.add_parser("info", parents=[common], help="catalog and cache facts about one dataset")

@@ -34,6 +34,10 @@ from controller import fsio
 from controller.datasets.cityscapes import parse_cityscapes_name
 from controller.errors import DatasetError
 
+TRAIN_INDEX = "train-index.txt"
+TEST_INDEX = "test-index.txt"
+"""Default names of a dataset's index files, inside the dataset folder (synth, pull, index, testenv)."""
+
 ATTRIBUTE_NAMES: tuple[str, ...] = ("city", "folder", "domain", "column:<n>")
 _COLUMN_RE = re.compile(r"^column:(-?\d+)$")
 

@@ -38,14 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from controller.datasets.cityscapes import city_or_folder, dummy_labels_warning, official_test_city
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
 from controller.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
 LAYOUTS: tuple[str, ...] = ("cityscapes", "ianvs-segmentation", "cloud-robotics", "flat")
 TASK_MODES: tuple[str, ...] = ("by-city", "by-folder")
-TRAIN_INDEX = "train-index.txt"
-TEST_INDEX = "test-index.txt"
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "val", "test")

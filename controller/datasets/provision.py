@@ -46,6 +46,7 @@ from controller.datasets.cache import (
     write_marker,
 )
 from controller.datasets.catalog import Catalog, CatalogEntry
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
 from controller.datasets.progress import human_bytes, make_progress
 from controller.datasets.sources import Source, looks_like_url, parse_source
 from controller.errors import DatasetError
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("controller.progress")
 
-TRAIN_INDEX = "train-index.txt"
-TEST_INDEX = "test-index.txt"
 EXTRACT_FACTOR = 1.2
 """extracted bytes ~= 1.2 x archive bytes when nothing better is known (images barely compress)"""
 DISK_MARGIN = 64 << 20
@@ -82,8 +81,9 @@ class Request:
     index: bool = True
     require_index: bool = False
     """fail (instead of warning) when no index can be generated"""
-    train_index: str = TRAIN_INDEX
-    test_index: str = TEST_INDEX
+    train_index_name: str = TRAIN_INDEX
+    test_index_name: str = TEST_INDEX
+    """index files to write, by name inside the dataset folder (the marker records these names)"""
     tasks: str | None = None
     drop_test_cities: bool = False
     keep_archives: bool = True
@@ -120,6 +120,7 @@ class Provisioned:
     marker: Marker
     train_index: Path | None
     test_index: Path | None
+    """where the index files are (the request's names inside ``path``); None when none were written"""
     fetched: bool
     """False when the dataset was already present (no network, nothing written but last-used)"""
 
@@ -210,8 +211,8 @@ def _identity_matches(marker: Marker, plan: Plan) -> bool:
 
 def _index_options(request: Request, layout: str | None) -> dict[str, object]:
     return {
-        "train": request.train_index,
-        "test": request.test_index,
+        "train": request.train_index_name,
+        "test": request.test_index_name,
         "tasks": request.tasks,
         "drop_test_cities": request.drop_test_cities,
         "layout": layout,
@@ -223,7 +224,7 @@ def _index_current(marker: Marker, dest: Path, request: Request, plan: Plan) -> 
         return True
     if marker.index.get("options") != _index_options(request, plan.layout):
         return False
-    return (dest / request.train_index).is_file() and (dest / request.test_index).is_file()
+    return (dest / request.train_index_name).is_file() and (dest / request.test_index_name).is_file()
 
 
 def present(request: Request, plan: Plan, dest: Path) -> Marker | None:
@@ -407,19 +408,21 @@ def _index(
     info: dict[str, object] = {"options": _index_options(request, plan.layout)}
     if not request.index:
         return info, None, None
-    shipped = (staging / request.train_index).is_file() and (staging / request.test_index).is_file()
+    shipped = (staging / request.train_index_name).is_file() and (staging / request.test_index_name).is_file()
     if shipped and adopt_shipped:
-        log.info("using the index files shipped in the archive: %s, %s", request.train_index, request.test_index)
+        log.info(
+            "using the index files shipped in the archive: %s, %s", request.train_index_name, request.test_index_name
+        )
         info["shipped"] = True
-        return info, request.train_index, request.test_index
+        return info, request.train_index_name, request.test_index_name
     try:
         result: IndexResult = generate_index(
             staging,
             plan.layout,
             tasks=request.tasks,
             drop_test_cities=request.drop_test_cities,
-            train_name=request.train_index,
-            test_name=request.test_index,
+            train_name=request.train_index_name,
+            test_name=request.test_index_name,
         )
     except DatasetError as exc:
         if request.require_index:
@@ -438,7 +441,7 @@ def _index(
         result.test_samples,
         f", {result.generated_labels} trainId labels generated" if result.generated_labels else "",
     )
-    return info, request.train_index, request.test_index
+    return info, request.train_index_name, request.test_index_name
 
 
 def _refuse_foreign(dest: Path) -> None:

@@ -54,7 +54,7 @@ from controller.datasets.cityscapes import (
     labelids_to_trainids,
 )
 from controller.datasets.images import encode_disparity, write_png
-from controller.datasets.index import write_index
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX, write_index
 from controller.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,6 @@ SPLIT_FOLDERS: dict[str, str] = {"train": "train", "test": "val"}
 MANIFEST_NAME = "synth.json"
 _PNG_COMPRESS_LEVEL = 1
 """zlib level for synthetic PNGs: noisy pixels barely compress, and level 1 is ~4x faster than 6."""
-TRAIN_INDEX_NAME = "train-index.txt"
-TEST_INDEX_NAME = "test-index.txt"
 
 # labelIds used by the drawing code
 _ID = {
@@ -214,7 +212,7 @@ class SynthManifest:
             "cities": dict(self.cities),
             "counts": self.counts,
             "class_histogram": self.class_histogram,
-            "index_files": {"train": TRAIN_INDEX_NAME, "test": TEST_INDEX_NAME},
+            "index_files": {"train": TRAIN_INDEX, "test": TEST_INDEX},
             "disparity_encoding": "p = round(256 * d) + 1 for valid pixels, p = 0 invalid",
         }
 
@@ -559,12 +557,12 @@ def synthesize(
                     )
                 counts[folder][city] = n
             histograms[folder] = _histogram_dict(histogram)
-        write_index(build / TRAIN_INDEX_NAME, rows["train"])
-        write_index(build / TEST_INDEX_NAME, rows["test"])
+        write_index(build / TRAIN_INDEX, rows["train"])
+        write_index(build / TEST_INDEX, rows["test"])
         manifest = SynthManifest(
             root=root,
-            train_index=root / TRAIN_INDEX_NAME,
-            test_index=root / TEST_INDEX_NAME,
+            train_index=root / TRAIN_INDEX,
+            test_index=root / TEST_INDEX,
             manifest=root / MANIFEST_NAME,
             seed=seed,
             size=size,
