@@ -47,9 +47,8 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 """Bytes per read/write/hash step: large enough for syscall-bound throughput, small for memory."""
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 507, 509})
-
-
 RETRIES_VARIABLE = "IANVS_LAB_DOWNLOAD_RETRIES"
+"""The retries setting where no --retries is given (also `controller run`, which has no such option)."""
 
 
 @dataclass(frozen=True)
