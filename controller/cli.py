@@ -121,7 +121,8 @@ class _ConsoleFormatter(logging.Formatter):
 
 def _validate(job: Path) -> int:
     from controller.config.loader import load_job
-    from controller.datasets.provision import pending_message
+    from controller.plan import build_plan
+    from controller.testenv_dataset import pending_message
     from controller.validate import check_job, check_plugins
 
     config = load_job(job)
@@ -129,29 +130,18 @@ def _validate(job: Path) -> int:
     if pending is not None:
         check_plugins(config)
         log.info("%s", pending)
-        cases = _count_cases(config)
+        cases = len(build_plan(config))  # the cases `run` will run: repeated combinations once
         log.info("%s: ok (%d algorithm%s, %d test case%s; data checked after download)",
                  job, len(config.algorithms), "s"[: len(config.algorithms) != 1], cases, "s"[: cases != 1])
         return EXIT_OK
     summary = check_job(config)
-    cases = _count_cases(config)
+    cases = len(build_plan(config))
     log.info(
         "%s: ok (%d algorithm%s, %d test case%s, %d train / %d test samples)",
         job, len(config.algorithms), "s"[: len(config.algorithms) != 1], cases, "s"[: cases != 1],
         summary.train_samples, summary.test_samples,
     )
     return EXIT_OK
-
-
-def _count_cases(config) -> int:  # type: ignore[no-untyped-def]
-    total = 0
-    for algorithm in config.algorithms:
-        per_algorithm = 1
-        for module in algorithm.modules:
-            for values in module.grid.values():
-                per_algorithm *= len(values)
-        total += per_algorithm
-    return total
 
 
 def _run(job: Path, args: argparse.Namespace) -> int:
@@ -161,9 +151,9 @@ def _run(job: Path, args: argparse.Namespace) -> int:
     from controller.validate import check_job
 
     config = load_job(job)
-    from controller.datasets.provision import provision_job_dataset
+    from controller.testenv_dataset import provision_job_dataset
 
-    config = provision_job_dataset(config)  # testenv dataset_url: download, verify, extract, index
+    provision_job_dataset(config)  # testenv dataset_url: download, verify, extract, index
     summary = check_job(config)
     root = args.workspace.resolve() if args.workspace else config.workspace
     specs = build_plan(config)

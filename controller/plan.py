@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.config.loader import JobConfig, ResolvedAlgorithm, ResolvedMetric, ResolvedTestEnv
+from controller.config.loader import JobConfig, MetricSpec, ResolvedAlgorithm, ResolvedTestEnv
 from controller.config.paths import resolve
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,6 @@ class ModuleSpec:
     name: str
     url: str | None
     hyperparameters: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    url: str | None
 
 
 @dataclass(frozen=True)
@@ -153,8 +147,8 @@ def _testenv_spec(env: ResolvedTestEnv) -> TestEnvSpec:
     return TestEnvSpec(
         train_index=str(env.train_index),
         test_index=str(env.test_index),
-        metrics=tuple(_metric(m) for m in env.metrics),
-        model_metric=_metric(env.model_metric) if env.model_metric else None,
+        metrics=env.metrics,
+        model_metric=env.model_metric,
         model_eval=model_eval,
         incremental_rounds=config.incremental_rounds,
         use_gpu=config.use_gpu,
@@ -163,10 +157,6 @@ def _testenv_spec(env: ResolvedTestEnv) -> TestEnvSpec:
         class_names=tuple(config.class_names) if config.class_names else None,
         extra=dict(env.extra),
     )
-
-
-def _metric(metric: ResolvedMetric) -> MetricSpec:
-    return MetricSpec(metric.name, metric.url)
 
 
 def fingerprint(spec: CaseSpec, digests: Mapping[str, str] | None = None) -> dict[str, Any]:

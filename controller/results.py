@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from controller import fsio
 from controller.errors import ResultError
 
 SCHEMA_VERSION = 2
@@ -191,17 +190,9 @@ def _reason(exc: BaseException) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:
+    """Strict JSON of ``data`` (numpy values and NaN converted) at ``path``, written atomically; folders created."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_jsonable(data), handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return fsio.write_json(path, _jsonable(data))
 
 
 def _num(value: Any) -> float | None:

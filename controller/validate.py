@@ -92,17 +92,11 @@ def _warn_test_cities(samples: list, which: str, index: Path) -> None:  # type: 
     """Official Cityscapes test-split cities have dummy public labels: scores on them mean nothing."""
     from collections import Counter
 
-    from controller.datasets.cityscapes import TEST_SPLIT_CITIES
+    from controller.datasets.cityscapes import dummy_labels_warning, official_test_city
 
-    cities = Counter(
-        city for city in ((s.city or s.folder) for s in samples) if city in TEST_SPLIT_CITIES
-    )
+    cities = Counter(city for city in (official_test_city(s.rgb) for s in samples) if city)
     if cities:
-        listing = ", ".join(f"{city} {n}" for city, n in sorted(cities.items()))
-        log.warning(
-            "%s: the %s index uses %d images of official Cityscapes test-split cities (%s): their public labels "
-            "are dummies, so training or scores on them are meaningless", index, which, sum(cities.values()), listing,
-        )
+        log.warning("%s: %s", index, dummy_labels_warning(cities, which))
 
 
 def check_job(config: JobConfig) -> DataSummary:

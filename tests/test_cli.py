@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
-from tests.conftest import keep_algorithms
+from tests.conftest import edit_yaml, keep_algorithms
 
 HEAVY = ("torch", "matplotlib", "numpy")
 
@@ -36,6 +36,32 @@ def test_validate_imports_neither_torch_nor_matplotlib(job_dir: Path) -> None:
 def test_validate_reports_the_plan(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 0
     assert "ok (5 algorithms, 5 test cases, 18 train / 9 test samples)" in capsys.readouterr().err
+
+
+def test_validate_counts_a_repeated_hyperparameter_combination_once(
+    job_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep_algorithms(job_dir, "pixel-softmax-finetune")
+    edit_yaml(job_dir / "algorithm-finetune.yaml", lambda d: d["algorithm"]["modules"][0]["hyperparameters"][0]
+              .__setitem__("learning_rate", {"values": [0.05, 0.1, 0.05]}))
+    assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 0
+    assert "ok (1 algorithm, 2 test cases," in capsys.readouterr().err
+
+
+def test_validate_warns_when_an_index_uses_test_split_cities(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = (job_dir / "data" / "train-index.txt").read_text().splitlines()[0].split()
+    (job_dir / "bonn").mkdir()
+    copies = []
+    for n, token in enumerate(first):
+        copy = job_dir / "bonn" / f"{n}.png"
+        copy.write_bytes((job_dir / "data" / token).read_bytes())
+        copies.append(f"bonn/{n}.png")
+    rows = [" ".join(f"data/{t}" for t in line.split()) for line in (job_dir / "data" / "train-index.txt").read_text().splitlines()]
+    (job_dir / "with-bonn.txt").write_text("\n".join([*rows, " ".join(copies)]) + "\n")
+    edit_yaml(job_dir / "testenv.yaml", lambda d: d["testenv"]["dataset"].__setitem__("train_index", "./with-bonn.txt"))
+    assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 0
+    assert (f"{job_dir / 'with-bonn.txt'}: the train index uses 1 images of official Cityscapes test-split cities (bonn 1)"
+            in capsys.readouterr().err)
 
 
 def test_ianvs_style_f_option_is_accepted(job_dir: Path) -> None:

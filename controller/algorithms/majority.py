@@ -5,13 +5,12 @@ The floor any learned segmentation model must clear; shipped so that the leaderb
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from controller import fsio
 from controller.datasets.images import png_size, read_label
 from controller.datasets.index import Sample
 from controller.plugins.context import Context
@@ -45,11 +44,8 @@ class MajorityClassSegmenter:
     def save(self, model_path: str | Path) -> Path:
         path = Path(model_path).with_suffix(".json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"counts": [] if self.counts is None else self.counts.tolist()}, handle)
-        os.replace(tmp, path)
-        return path
+        counts = [] if self.counts is None else self.counts.tolist()
+        return fsio.write_json(path, {"counts": counts}, indent=None)
 
     def load(self, model_url: str | Path) -> None:
         path = Path(model_url)

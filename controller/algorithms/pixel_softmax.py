@@ -8,13 +8,12 @@ be able to show. Deterministic under the case seed.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from controller import fsio
 from controller.algorithms.features import FEATURES, pixel_features
 from controller.datasets.images import read_label
 from controller.datasets.index import Sample
@@ -137,14 +136,9 @@ class PixelSoftmaxSegmenter:
         if self.weights is None:
             raise ValueError("cannot save an untrained PixelSoftmaxSegmenter")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, weights=self.weights, bias=self.bias, mean=self.mean, std=self.std,
+        with fsio.atomic_file(path) as handle:
+            np.savez(handle, weights=self.weights, bias=self.bias, mean=self.mean, std=self.std,
                      step=np.array(self._step), use_depth=np.array(self.use_depth))
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         return path
 
     def load(self, model_url: str | Path) -> None:

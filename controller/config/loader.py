@@ -21,6 +21,7 @@ from controller.config.models import (
 )
 from controller.config.paths import UndefinedVariable, expand, is_dotted_module, resolve
 from controller.config.yamlsource import KeyPath, YamlDocument, format_keypath, load_yaml
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
 from controller.errors import ConfigError
 from controller.plugins.builtins import BUILTIN_MODULES
 
@@ -46,7 +47,12 @@ class ResolvedAlgorithm:
 
 
 @dataclass(frozen=True)
-class ResolvedMetric:
+class MetricSpec:
+    """A metric by name: built in (``url`` None) or the absolute path / dotted module of a plugin.
+
+    Also the metric of a test case's spec (``controller.plan``): plain data, JSON as it is.
+    """
+
     name: str
     url: str | None
 
@@ -59,9 +65,10 @@ class ResolvedDataset:
     path: Path
     sha256: str | None
     layout: str | None
-    train_index: str
-    test_index: str
-    """index file names inside ``path``"""
+    train_index_name: str
+    test_index_name: str
+    """the index files that provisioning writes, by name inside ``path``; the job reads
+    ``ResolvedTestEnv.train_index``/``test_index`` (the same files unless the testenv names others)"""
     tasks: str | None
     drop_test_cities: bool
     file: Path
@@ -74,8 +81,8 @@ class ResolvedTestEnv:
     config: TestEnv
     train_index: Path
     test_index: Path
-    metrics: tuple[ResolvedMetric, ...]
-    model_metric: ResolvedMetric | None
+    metrics: tuple[MetricSpec, ...]
+    model_metric: MetricSpec | None
     extra: dict[str, Any] = field(default_factory=dict)
     dataset: ResolvedDataset | None = None
     """set when the data comes from ``dataset_url``: `controller run` provisions it first"""
@@ -128,7 +135,7 @@ def load_testenv(path: Path) -> ResolvedTestEnv:
         keypath: KeyPath = ("testenv", "dataset", split)
         if dataset is not None:
             # provisioned by `controller run`: the files may not exist yet (check_data checks them later)
-            name = getattr(dataset, split)
+            name = getattr(dataset, f"{split}_name")
             indexes[split] = _resolve(doc, keypath, value, base) if value else dataset.path / name
             continue
         if value is None:
@@ -162,7 +169,7 @@ def _dataset(doc: YamlDocument, env: TestEnv, base: Path) -> ResolvedDataset | N
         url = expand(ds.dataset_url)
     except UndefinedVariable as exc:
         raise doc.error(keypath + ("dataset_url",), str(exc)) from None
-    names = {"train": "train-index.txt", "test": "test-index.txt"}
+    names = {"train": TRAIN_INDEX, "test": TEST_INDEX}
     for split in names:
         value = getattr(ds.index, split) if ds.index else None
         if value is not None:
@@ -174,8 +181,8 @@ def _dataset(doc: YamlDocument, env: TestEnv, base: Path) -> ResolvedDataset | N
         path=_resolve(doc, keypath + ("dataset_path",), ds.dataset_path, base),
         sha256=ds.sha256.lower() if ds.sha256 else None,
         layout=ds.layout,
-        train_index=names["train"],
-        test_index=names["test"],
+        train_index_name=names["train"],
+        test_index_name=names["test"],
         tasks=ds.tasks,
         drop_test_cities=ds.drop_test_cities,
         file=doc.path,
@@ -274,9 +281,9 @@ def _resolve(doc: YamlDocument, keypath: KeyPath, value: str, base: Path, *, mus
     return path
 
 
-def _metric(doc: YamlDocument, keypath: KeyPath, name: str, url: str | None, base: Path) -> ResolvedMetric:
+def _metric(doc: YamlDocument, keypath: KeyPath, name: str, url: str | None, base: Path) -> MetricSpec:
     if url:
-        return ResolvedMetric(name, _plugin_url(doc, keypath + ("url",), url, base))
+        return MetricSpec(name, _plugin_url(doc, keypath + ("url",), url, base))
     from controller.metrics.registry import builtin_names, is_builtin
 
     if not is_builtin(name):
@@ -284,7 +291,7 @@ def _metric(doc: YamlDocument, keypath: KeyPath, name: str, url: str | None, bas
             keypath + ("name",),
             f"unknown metric {name!r}: not built in and no url given; built-in metrics are: {', '.join(builtin_names())}",
         )
-    return ResolvedMetric(name, None)
+    return MetricSpec(name, None)
 
 
 def _module(doc: YamlDocument, keypath: KeyPath, module: ModuleConfig, base: Path) -> ResolvedModule:

@@ -4,7 +4,8 @@ Layout of the cache (default ``${XDG_CACHE_HOME:-~/.cache}/ianvs-lab/datasets``,
 ``IANVS_LAB_DATA_CACHE`` or ``--cache``)::
 
     <cache>/<name>/entry.json             url (redacted), sha256, size, layout, created, last used, copies
-    <cache>/<name>/archives/<file>        verified archives (<file>.part + .part.json while downloading)
+    <cache>/<name>/archives/<file>        verified archives, each with <file>.json (sha256, size, source);
+                                          <file>.part + .part.json while downloading
     <cache>/<name>/data/                  the extracted dataset when no other path was asked for
     <cache>/.locks/<name>.lock            held while an archive of <name> is downloaded
 
@@ -29,7 +30,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import time
 from collections.abc import Iterator
@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from controller import fsio
 from controller.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -62,22 +63,6 @@ def safe_name(text: str) -> str:
     """A cache entry name: letters, digits, '.', '_', '-' only; never empty, never hidden."""
     name = _NAME_RE.sub("-", text).strip("-.") or "dataset"
     return name[:100]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Temporary sibling + rename (kept here: ``images.atomic_write_bytes`` would import numpy)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -174,7 +159,7 @@ def read_marker(folder: Path) -> Marker | None:
 
 
 def write_marker(folder: Path, marker: Marker) -> None:
-    _atomic_json(folder / MARKER, marker.to_json())
+    fsio.write_json(folder / MARKER, marker.to_json(), sort_keys=True)
 
 
 def combined_sha256(parts: list[Part]) -> str:
@@ -201,7 +186,7 @@ def write_manifest(folder: Path) -> tuple[int, int]:
             rows.append((path, os.lstat(full).st_size))
     rows.sort()
     text = "".join(f"{size}\t{path}\n" for path, size in rows)
-    atomic_write(folder / MANIFEST, text.encode("utf-8"))
+    fsio.write_text(folder / MANIFEST, text)
     return len(rows), sum(size for _, size in rows)
 
 
@@ -228,6 +213,51 @@ def verify_manifest(folder: Path, limit: int = 20) -> list[str]:
     if bad > limit:
         problems.append(f"... and {bad - limit} more")
     return problems
+
+
+# --- cached archives ----------------------------------------------------------------------------
+
+
+def archive_record_path(archive: Path) -> Path:
+    """``<archive>.json``: what a cached archive is (sha256, size, redacted source)."""
+    return archive.with_name(archive.name + ".json")
+
+
+def record_archive(archive: Path, sha256: str, source: str) -> None:
+    """Write an archive's record; called after the archive got its final name."""
+    record = {"sha256": sha256, "size": archive.stat().st_size, "source": source}
+    fsio.write_json(archive_record_path(archive), record, indent=None)
+
+
+def cached_archive_sha256(archive: Path, *, source: str, sha256: str | None, size: int | None) -> str | None:
+    """The sha256 of a usable archive already in the cache, else None.
+
+    Usable: the expected ``sha256`` matches when one is given; without one, it came from the same
+    (redacted) ``source``. A final name without its record (killed between the two renames) is re-hashed.
+    """
+    if not archive.is_file():
+        return None
+    actual_size = archive.stat().st_size
+    if size is not None and actual_size != size:
+        return None
+    try:
+        record = json.loads(archive_record_path(archive).read_text())
+        digest, recorded_source = str(record["sha256"]), str(record["source"])
+        if record.get("size") != actual_size:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        from controller.datasets.download import sha256_of
+
+        digest, recorded_source = sha256_of(archive), source
+        record_archive(archive, digest, source)
+    if sha256:
+        return digest if sha256.lower() == digest else None
+    return digest if recorded_source == source else None
+
+
+def remove_archive(archive: Path) -> None:
+    archive.unlink(missing_ok=True)
+    archive_record_path(archive).unlink(missing_ok=True)
 
 
 # --- cache entries ------------------------------------------------------------------------------
@@ -270,7 +300,7 @@ class DataCache:
 
     def save(self, entry: CacheEntry) -> None:
         self.entry_dir(entry.name).mkdir(parents=True, exist_ok=True)
-        _atomic_json(self.entry_dir(entry.name) / ENTRY, entry.to_json())
+        fsio.write_json(self.entry_dir(entry.name) / ENTRY, entry.to_json(), sort_keys=True)
 
     def entries(self) -> list[CacheEntry]:
         if not self.root.is_dir():

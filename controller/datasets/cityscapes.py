@@ -3,7 +3,7 @@ and the file-name pattern.
 
 Why this is data and not a dependency: the table is small, stable since 2016 and the only part of
 ``cityscapesScripts`` the benchmark needs; keeping it here avoids pulling that package (and its
-``requests``/``typing`` back-port dependencies) into every install. ``tests/test_cityscapes_labels.py``
+``requests``/``typing`` back-port dependencies) into every install. ``tests/datasets/test_ds_cityscapes.py``
 compares it with ``cityscapesscripts.helpers.labels`` when that package happens to be importable.
 
 Mapping used for training and evaluation (19 classes)::
@@ -20,6 +20,7 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # numpy is imported by the functions that need it: `validate` stays fast
@@ -207,6 +208,34 @@ def parse_cityscapes_name(filename: str | PurePath) -> CityscapesName | None:
     if match is None:
         return None
     return CityscapesName(match["city"], int(match["seq"]), int(match["frame"]), match["type"])
+
+
+def city_or_folder(path: str | PurePath) -> str | None:
+    """The Cityscapes city of a file name, else the name of the folder it is in (None for a bare name).
+
+    The one rule for "which city is this image from": index lines of other layouts keep one
+    city (or sequence) per folder.
+    """
+    parsed = parse_cityscapes_name(path)
+    if parsed is not None:
+        return parsed.city
+    return PurePath(path).parent.name or None
+
+
+def official_test_city(path: str | PurePath) -> str | None:
+    """The official test-split city an image belongs to (see :func:`city_or_folder`), else None."""
+    city = city_or_folder(path)
+    return city if city in TEST_SPLIT_CITIES else None
+
+
+def dummy_labels_warning(counts: Mapping[str, int], which: str, hint: str = "") -> str:
+    """What to say when the ``which`` ("train"/"test") index uses images of test-split cities."""
+    listing = ", ".join(f"{city} {n}" for city, n in sorted(counts.items()))
+    return (
+        f"the {which} index uses {sum(counts.values())} images of official Cityscapes test-split cities "
+        f"({listing}): their public labels are dummies (only ego vehicle and border), so training or scores "
+        f"on them are meaningless{hint}"
+    )
 
 
 def cityscapes_name(city: str, seq: int, frame: int, type_: str) -> str:

@@ -20,9 +20,11 @@ import re
 import time
 from pathlib import Path
 
+from controller.cliargs import non_negative_int as _non_negative_int
 from controller.cliargs import positive_float as _positive_float
 from controller.cliargs import positive_int as _positive_int
 from controller.cliargs import size as _size
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, DatasetError
 
 log = logging.getLogger("controller.cli")
@@ -74,10 +76,10 @@ def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.Argument
     pull.add_argument("--no-keep-archive", action="store_true", help="delete downloaded archives after extraction")
     pull.add_argument(
         "--retries",
-        type=_positive_int,
-        default=8,
+        type=_non_negative_int,
         metavar="N",
-        help="attempts without progress before giving up (default 8)",
+        help="retries after failures that bring no new bytes, waiting 1, 2, 4, 8, 10, 10 ... s "
+        "(default 5, or $IANVS_LAB_DOWNLOAD_RETRIES)",
     )
     pull.add_argument(
         "--max-ratio",
@@ -114,8 +116,8 @@ def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.Argument
     index.add_argument(
         "--drop-test-cities", action="store_true", help="leave out official Cityscapes test-split cities (dummy labels)"
     )
-    index.add_argument("--train-name", default="train-index.txt", metavar="FILE")
-    index.add_argument("--test-name", default="test-index.txt", metavar="FILE")
+    index.add_argument("--train-name", default=TRAIN_INDEX, metavar="FILE")
+    index.add_argument("--test-name", default=TEST_INDEX, metavar="FILE")
     index.add_argument("--out", type=Path, metavar="DIR", help="folder for the index files (default: PATH)")
 
     info = actions.add_parser("info", parents=[common], help="catalog and cache facts about one dataset")
@@ -203,7 +205,7 @@ def _pull(args: argparse.Namespace) -> int:
         request,
         cache=_cache(args),
         catalog=_catalog(args),
-        policy=RetryPolicy(attempts=args.retries),
+        policy=RetryPolicy.from_settings(args.retries),
         limits=limits,
     )
     if not result.fetched:
@@ -220,7 +222,7 @@ def _when(stamp: float) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from controller.datasets.download import human_bytes
+    from controller.datasets.progress import human_bytes
 
     cache = _cache(args)
     entries = cache.entries()
@@ -245,7 +247,8 @@ def _verify_folder(folder: Path) -> list[str]:
 
 
 def _verify_entry(cache, name: str) -> tuple[list[str], int]:  # type: ignore[no-untyped-def]
-    from controller.datasets.download import make_progress, sha256_of
+    from controller.datasets.download import sha256_of
+    from controller.datasets.progress import make_progress
 
     entry = cache.load(name)
     if entry is None:
@@ -318,7 +321,7 @@ def _index(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from controller.datasets.cache import read_marker
-    from controller.datasets.download import human_bytes
+    from controller.datasets.progress import human_bytes
     from controller.datasets.sources import redact_url
 
     cache = _cache(args)

@@ -10,9 +10,11 @@ Guarantees (each one is tested against a real HTTP server in ``tests/datasets``)
   on a partial file restarts cleanly from byte 0;
 - a restart of the process resumes as well: the validators live in ``<name>.part.json`` and the
   hash of the bytes already on disk is recomputed (local read, ~1.5 GB/s);
-- 5xx, 408, 429, timeouts and broken connections are retried with exponential backoff
-  ``wait_k = min(backoff * 2**(k-1), backoff_max)`` for the k-th consecutive failure without progress;
-  other 4xx answers fail at once with a final error;
+- 5xx, 408, 429, refused or broken connections and timeouts are retried with exponential backoff
+  ``wait_k = min(backoff * 2**(k-1), backoff_max)`` for the k-th consecutive failure without progress,
+  at most ``attempts`` times (default 5 retries, 25 s of waiting in all; ``--retries`` or
+  ``$IANVS_LAB_DOWNLOAD_RETRIES``), one log line per retry; what waiting cannot fix fails at once
+  with a final error: other 4xx answers, an unknown host name, a TLS certificate or handshake error;
 - memory is bounded by one chunk (1 MiB) whatever the file size.
 
 Secrets: messages use ``source.display`` and every library message passes the source's
@@ -25,13 +27,15 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from controller import fsio
+from controller.datasets.network_errors import Explained, explain
+from controller.datasets.progress import NoProgress, Progress, human_bytes
 from controller.datasets.sources import Redactor, Source, basic_auth, presign
 from controller.errors import DatasetError
 
@@ -39,25 +43,42 @@ if TYPE_CHECKING:
     import requests
 
 log = logging.getLogger(__name__)
-progress_log = logging.getLogger("controller.progress")
 
 CHUNK = 1 << 20
 """Bytes per read/write/hash step: large enough for syscall-bound throughput, small for memory."""
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 507, 509})
+RETRIES_VARIABLE = "IANVS_LAB_DOWNLOAD_RETRIES"
+"""The retries setting where no --retries is given (also `controller run`, which has no such option)."""
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try. ``attempts`` counts consecutive failures that brought no new bytes."""
+    """How hard to try. ``attempts``: retries after consecutive failures that brought no new bytes.
 
-    attempts: int = 8
+    The defaults wait 1 + 2 + 4 + 8 + 10 = 25 s in all before giving up: long enough for a server
+    restart or a flaky link, short enough that a typo in the URL is reported while the user waits.
+    """
+
+    attempts: int = 5
     backoff: float = 1.0
-    backoff_max: float = 60.0
+    backoff_max: float = 10.0
     connect_timeout: float = 15.0
     read_timeout: float = 60.0
 
     def wait(self, failures: int) -> float:
         return float(min(self.backoff * 2 ** (failures - 1), self.backoff_max))
+
+    @classmethod
+    def from_settings(cls, retries: int | None = None) -> RetryPolicy:
+        """``retries`` (``--retries``) when given, else ``$IANVS_LAB_DOWNLOAD_RETRIES``, else the default."""
+        if retries is None:
+            text = os.environ.get(RETRIES_VARIABLE, "").strip()
+            if not text:
+                return cls()
+            if not text.isdigit():
+                raise DatasetError(f"{RETRIES_VARIABLE}: expected a whole number of retries (0 or more), got {text!r}")
+            retries = int(text)
+        return cls(attempts=retries)
 
 
 @dataclass(frozen=True)
@@ -69,130 +90,6 @@ class Downloaded:
     """bytes taken over from an earlier partial download"""
     fetched: int
     """bytes received over the network by this call"""
-
-
-# --- progress -----------------------------------------------------------------------------------
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB' (binary units, one decimal)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
-def human_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-class Progress(Protocol):
-    def start(self, total: int | None, initial: int) -> None: ...
-    def update(self, n: int) -> None: ...
-    def close(self) -> None: ...
-
-
-class LogProgress:
-    """Periodic log lines for logs and CI (no TTY): bytes, percent, rate and ETA every ``interval`` s.
-
-    rate = bytes received since start / elapsed;  ETA = (total - done) / rate.
-    """
-
-    def __init__(self, label: str, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.label, self.interval, self.clock = label, interval, clock
-        self.total: int | None = None
-        self.done = self.initial = 0
-        self.started = self.last = 0.0
-
-    def start(self, total: int | None, initial: int) -> None:
-        self.total, self.done, self.initial = total, initial, initial
-        self.started = self.last = self.clock()
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = self.clock()
-        if now - self.last >= self.interval:
-            self.last = now
-            progress_log.info("%s", self.line(now))
-
-    def line(self, now: float) -> str:
-        elapsed = max(now - self.started, 1e-9)
-        rate = (self.done - self.initial) / elapsed
-        text = f"{self.label}: {human_bytes(self.done)}"
-        if self.total:
-            text += f" of {human_bytes(self.total)} ({100 * self.done / self.total:.0f}%)"
-        text += f", {human_bytes(rate)}/s"
-        if self.total and rate > 0:
-            text += f", ETA {human_duration((self.total - self.done) / rate)}"
-        return text
-
-    def close(self) -> None:
-        """A closing line for anything that took longer than one interval."""
-        now = self.clock()
-        if self.started and now - self.started >= self.interval:
-            progress_log.info("%s", self.line(now).split(", ETA")[0] + " - done")
-        self.started = 0.0
-
-
-class TqdmProgress:
-    """A progress bar on a terminal (tqdm shows bytes, rate and ETA)."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: Any = None
-
-    def start(self, total: int | None, initial: int) -> None:
-        from tqdm import tqdm
-
-        self.close()
-        self.bar = tqdm(
-            total=total,
-            initial=initial,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=self.label,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
-        )
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def make_progress(label: str) -> Progress:
-    """A tqdm bar when stderr is a terminal, periodic log lines otherwise."""
-    try:
-        tty = sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return TqdmProgress(label) if tty else LogProgress(label)
-
-
-class _NoProgress:
-    def start(self, total: int | None, initial: int) -> None:
-        pass
-
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 # --- hashing ------------------------------------------------------------------------------------
@@ -269,7 +166,7 @@ class _BackgroundDigest:
 
 
 class _Retry(Exception):
-    """A failure worth another attempt (message already redacted)."""
+    """A failure worth another attempt; the message is one redacted line."""
 
 
 class _Restart(Exception):
@@ -348,9 +245,7 @@ class _Downloader:
         self.reused = self.part.stat().st_size
 
     def save_meta(self) -> None:
-        tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
-        tmp.write_text(json.dumps(self.meta.__dict__))
-        os.replace(tmp, self.meta_path)
+        fsio.write_json(self.meta_path, self.meta.__dict__, indent=None)
 
     def reset(self) -> None:
         self.part.unlink(missing_ok=True)
@@ -393,9 +288,9 @@ class _Downloader:
                         raise DatasetError(
                             f"{self.source.display}: download failed after {failures} attempts: {why}"
                         ) from None
-                    wait = self.policy.wait(max(failures, 1))
-                    log.warning("%s: %s; retrying in %.1f s", self.source.display, why, wait)
-                    time.sleep(wait)
+                    retry = max(failures, 1)
+                    log.warning("%s: %s; retrying (%d/%d)", self.source.display, why, retry, self.policy.attempts)
+                    time.sleep(self.policy.wait(retry))
         self.progress.close()
         return self.finish()
 
@@ -414,15 +309,16 @@ class _Downloader:
             if validator:
                 headers["If-Range"] = validator
         assert self.session is not None
+        url = self.request_url()
         try:
             response = self.session.get(
-                self.request_url(),
-                headers=headers,
-                stream=True,
-                timeout=(self.policy.connect_timeout, self.policy.read_timeout),
+                url, headers=headers, stream=True, timeout=(self.policy.connect_timeout, self.policy.read_timeout)
             )
         except requests.RequestException as exc:
-            raise _Retry(self.describe(exc)) from None
+            why = self.explain(exc, url)
+            if not why.transient:
+                raise DatasetError(f"{self.source.display}: {why.text}") from None
+            raise _Retry(why.text) from None
         with response:
             start = self.check_response(response, have)
             if start is None:
@@ -508,7 +404,8 @@ class _Downloader:
                 try:
                     data = read(CHUNK, decode_content=False)
                 except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-                    raise _Retry(self.describe(exc)) from None
+                    # mid-body, everything is worth a retry: the next request resumes where this one broke
+                    raise _Retry(self.explain(exc, response.url).text) from None
                 if not data:
                     break
                 view = memoryview(data)
@@ -523,9 +420,12 @@ class _Downloader:
             os.close(fd)
             hasher.drain()  # the digest covers exactly the bytes written, also after a failure
 
-    def describe(self, exc: BaseException) -> str:
-        text = str(exc) or type(exc).__name__
-        return self.redactor.scrub(f"{type(exc).__name__}: {text}")
+    def explain(self, exc: BaseException, url: str) -> Explained:
+        policy = self.policy
+        why = explain(exc, url, connect_timeout=policy.connect_timeout, read_timeout=policy.read_timeout)
+        why = replace(why, text=self.redactor.scrub(why.text), cause=self.redactor.scrub(why.cause))
+        log.info("%s: %s", self.source.display, why.cause)  # the library's own words, shown with -v
+        return why
 
     def finish(self) -> Downloaded:
         size = self.have()
@@ -538,6 +438,7 @@ class _Downloader:
         if self.expected_sha and self.expected_sha.lower() != actual:
             self.reset()
             check_sha256(self.expected_sha, actual, self.source.display)
+        # a rename, not fsio: the .part file must outlive failures so that the next run resumes it
         os.replace(self.part, self.dest)
         self.meta_path.unlink(missing_ok=True)
         return Downloaded(self.dest, actual, size, self.reused, self.fetched)
@@ -568,8 +469,8 @@ def download(
         dest,
         sha256,
         size,
-        policy or RetryPolicy(),
-        progress or _NoProgress(),
+        policy or RetryPolicy.from_settings(),
+        progress or NoProgress(),
         before_body,
         redactor or source.redactor(),
     )

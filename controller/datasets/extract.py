@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from controller import fsio
 from controller.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -407,60 +408,6 @@ def _members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         tf.members = []  # type: ignore[attr-defined]  # stream mode keeps every TarInfo otherwise: memory would grow with the entry count
 
 
-# --- staging -----------------------------------------------------------------------------------
-
-
-STAGING_TAG = ".staging-"
-
-
-def staging_prefix(dest: Path) -> str:
-    return f".{dest.name}{STAGING_TAG}"
-
-
-def new_staging(dest: Path) -> Path:
-    """A fresh temporary folder next to ``dest`` (same filesystem, so the final rename is atomic)."""
-    import secrets
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    folder = dest.parent / f"{staging_prefix(dest)}{os.getpid()}-{secrets.token_hex(4)}"
-    folder.mkdir()
-    return folder
-
-
-def remove_stale_staging(dest: Path) -> list[Path]:
-    """Delete temporary folders an interrupted run left next to ``dest`` (call while holding dest's lock)."""
-    removed: list[Path] = []
-    if not dest.parent.is_dir():
-        return removed
-    prefix = staging_prefix(dest)
-    for entry in dest.parent.iterdir():
-        if entry.name.startswith(prefix) or entry.name.startswith(f".{dest.name}.old-"):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
-    return removed
-
-
-def commit_staging(staging: Path, dest: Path) -> None:
-    """Move a complete staging folder to ``dest`` with renames only; an older ``dest`` is replaced.
-
-    An empty existing folder is replaced; a non-empty one must have been checked by the caller.
-    """
-    import secrets
-
-    old: Path | None = None
-    if dest.is_symlink() or dest.is_file():
-        raise DatasetError(f"{dest} exists and is not a folder; remove it or choose another dataset path")
-    if dest.exists():
-        if not any(dest.iterdir()):
-            dest.rmdir()
-        else:
-            old = dest.parent / f".{dest.name}.old-{secrets.token_hex(4)}"
-            os.rename(dest, old)
-    os.rename(staging, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def extract_archive(archive: Path, dest: Path, limits: ExtractLimits | None = None) -> ExtractStats:
     """Extract into a staging folder next to ``dest`` and rename it into place when complete.
 
@@ -469,11 +416,7 @@ def extract_archive(archive: Path, dest: Path, limits: ExtractLimits | None = No
     """
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise DatasetError(f"{dest} already exists and is not empty")
-    staging = new_staging(dest)
-    try:
-        stats = extract_into(archive, staging, limits)
-        commit_staging(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with fsio.staged_folder(dest) as stage:
+        stats = extract_into(archive, stage.path, limits)
+        stage.commit()
     return stats

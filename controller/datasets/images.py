@@ -17,8 +17,6 @@ Every read error is a :class:`~controller.errors.DatasetError` naming the file.
 
 from __future__ import annotations
 
-import os
-import secrets
 import struct
 from io import BytesIO
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from controller import fsio
 from controller.errors import DatasetError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -179,29 +178,6 @@ def read_disparity(path: str | Path) -> np.ndarray:
 # --- writing ------------------------------------------------------------------------------------
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = False) -> Path:
-    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace``.
-
-    Readers see either the old file or the complete new one, never a partial file, even if the
-    process is killed mid-write. ``fsync=True`` also survives power loss (slower).
-    The temporary file is created with mode 0o666 & ~umask, like an ordinary ``open(path, "wb")``.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _to_pil(path: Path, array: np.ndarray) -> Image.Image:
     arr = np.ascontiguousarray(array)
     if arr.dtype == np.uint8 and arr.ndim == 2:
@@ -225,4 +201,6 @@ def write_png(path: str | Path, array: np.ndarray, *, compress_level: int = 6) -
     buf = BytesIO()
     image.save(buf, format="PNG", compress_level=compress_level)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_bytes(path, buf.getvalue())
+    # no fsync: PNGs come by the thousand (synth, generated labels) and can be made again; syncing
+    # each one would dominate the time
+    return fsio.write_bytes(path, buf.getvalue(), fsync=False)

@@ -30,8 +30,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller import fsio
 from controller.datasets.cityscapes import parse_cityscapes_name
 from controller.errors import DatasetError
+
+TRAIN_INDEX = "train-index.txt"
+TEST_INDEX = "test-index.txt"
+"""Default names of a dataset's index files, inside the dataset folder (synth, pull, index, testenv)."""
 
 ATTRIBUTE_NAMES: tuple[str, ...] = ("city", "folder", "domain", "column:<n>")
 _COLUMN_RE = re.compile(r"^column:(-?\d+)$")
@@ -275,9 +280,7 @@ def write_index(path: str | Path, rows: Iterable[Sequence[str | Path]]) -> Path:
     if not lines:
         raise DatasetError("no rows to write: an index file needs at least one sample", file=path)
     base.mkdir(parents=True, exist_ok=True)
-    from controller.datasets.images import atomic_write_bytes
-
-    return atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"), fsync=True)
+    return fsio.write_text(path, "\n".join(lines) + "\n")
 
 
 def index_checksum(path: str | Path) -> str:

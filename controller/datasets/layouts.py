@@ -35,17 +35,16 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from controller.datasets.cityscapes import TEST_SPLIT_CITIES, parse_cityscapes_name
+from controller.datasets.cityscapes import city_or_folder, dummy_labels_warning, official_test_city
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
 from controller.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
 LAYOUTS: tuple[str, ...] = ("cityscapes", "ianvs-segmentation", "cloud-robotics", "flat")
 TASK_MODES: tuple[str, ...] = ("by-city", "by-folder")
-TRAIN_INDEX = "train-index.txt"
-TEST_INDEX = "test-index.txt"
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "val", "test")
@@ -262,14 +261,10 @@ def _flat_layout(root: Path) -> _Layout:
 
 
 def task_of(rgb: str, mode: str) -> str:
-    """The task a line belongs to: Cityscapes city (by-city, else the folder) or the parent folder."""
-    parts = rgb.rsplit("/", 2)
-    folder = parts[-2] if len(parts) >= 2 else ""
+    """The task a line belongs to: its city (``by-city``, see :func:`city_or_folder`) or its folder."""
     if mode == "by-city":
-        parsed = parse_cityscapes_name(parts[-1])
-        if parsed is not None:
-            return parsed.city
-    return folder
+        return city_or_folder(rgb) or ""
+    return PurePosixPath(rgb).parent.name
 
 
 def _group(rows: list[Row], mode: str | None) -> list[Row]:
@@ -279,23 +274,6 @@ def _group(rows: list[Row], mode: str | None) -> list[Row]:
     for row in rows:
         order.setdefault(task_of(row.rgb, mode), len(order))
     return sorted(rows, key=lambda r: order[task_of(r.rgb, mode)])  # sorted() is stable
-
-
-def test_city_of(rgb: str) -> str | None:
-    """The official test-split city a path belongs to (file name or folder), else None."""
-    parsed = parse_cityscapes_name(rgb.rsplit("/", 1)[-1])
-    if parsed is not None:
-        return parsed.city if parsed.city in TEST_SPLIT_CITIES else None
-    folder = rgb.rsplit("/", 2)[-2] if rgb.count("/") >= 1 else ""
-    return folder if folder in TEST_SPLIT_CITIES else None
-
-
-def test_city_warning(counts: Counter[str], which: str, hint: str) -> str:
-    listing = ", ".join(f"{city} {n}" for city, n in sorted(counts.items()))
-    return (
-        f"the {which} index uses {sum(counts.values())} images of official Cityscapes test-split cities "
-        f"({listing}): their public labels are dummies (only ego vehicle and border), so scores on them are meaningless{hint}"
-    )
 
 
 # --- label generation ---------------------------------------------------------------------------
@@ -434,14 +412,14 @@ def _write(
         train_rows = [r for s in train_splits for r in scan.rows if r.split == s]
         test_rows = [r for s in test_splits for r in scan.rows if r.split == s]
     for which, rows in (("train", train_rows), ("test", test_rows)):
-        cities = Counter(c for c in map(test_city_of, (r.rgb for r in rows)) if c)
+        cities = Counter(c for c in map(official_test_city, (r.rgb for r in rows)) if c)
         if cities:
             if drop_test_cities:
-                kept = [r for r in rows if test_city_of(r.rgb) is None]
+                kept = [r for r in rows if official_test_city(r.rgb) is None]
                 rows[:] = kept
                 log.info("%s index: left out %d images of official test-split cities", which, sum(cities.values()))
             else:
-                warnings.append(test_city_warning(cities, which, "; drop them with --drop-test-cities"))
+                warnings.append(dummy_labels_warning(cities, which, "; drop them with --drop-test-cities"))
     for which, rows in (("train", train_rows), ("test", test_rows)):
         if not rows:
             raise DatasetError(f"{layout} layout at {root}: no {which} samples found", file=root)

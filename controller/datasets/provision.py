@@ -16,8 +16,8 @@ Flow for one request (a URL, a local archive or folder, or a catalog name)::
 Free disk is checked before the download (announced size plus an extraction estimate) and again
 before extraction (exact for zip). Messages never show credentials (``Source.display``).
 
-``controller validate`` calls :func:`pending_message` (never downloads); ``controller run`` calls
-:func:`provision_job_dataset` before checking the job.
+Nothing here knows benchmark jobs: ``controller/testenv_dataset.py`` turns a testenv's
+``dataset_url`` into a :class:`Request`.
 """
 
 from __future__ import annotations
@@ -29,24 +29,29 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controller import fsio
 from controller.datasets.cache import (
     DataCache,
     Marker,
     Part,
+    cached_archive_sha256,
     combined_sha256,
     folder_lock,
     hold_lock,
     read_marker,
+    record_archive,
+    remove_archive,
     safe_name,
     write_manifest,
     write_marker,
 )
 from controller.datasets.catalog import Catalog, CatalogEntry
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
+from controller.datasets.progress import human_bytes, make_progress
 from controller.datasets.sources import Source, looks_like_url, parse_source
 from controller.errors import DatasetError
 
 if TYPE_CHECKING:
-    from controller.config.loader import JobConfig
     from controller.datasets.download import RetryPolicy
     from controller.datasets.extract import ExtractLimits
     from controller.datasets.layouts import IndexResult
@@ -54,8 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("controller.progress")
 
-TRAIN_INDEX = "train-index.txt"
-TEST_INDEX = "test-index.txt"
 EXTRACT_FACTOR = 1.2
 """extracted bytes ~= 1.2 x archive bytes when nothing better is known (images barely compress)"""
 DISK_MARGIN = 64 << 20
@@ -78,8 +81,9 @@ class Request:
     index: bool = True
     require_index: bool = False
     """fail (instead of warning) when no index can be generated"""
-    train_index: str = TRAIN_INDEX
-    test_index: str = TEST_INDEX
+    train_index_name: str = TRAIN_INDEX
+    test_index_name: str = TEST_INDEX
+    """index files to write, by name inside the dataset folder (the marker records these names)"""
     tasks: str | None = None
     drop_test_cities: bool = False
     keep_archives: bool = True
@@ -116,6 +120,7 @@ class Provisioned:
     marker: Marker
     train_index: Path | None
     test_index: Path | None
+    """where the index files are (the request's names inside ``path``); None when none were written"""
     fetched: bool
     """False when the dataset was already present (no network, nothing written but last-used)"""
 
@@ -206,8 +211,8 @@ def _identity_matches(marker: Marker, plan: Plan) -> bool:
 
 def _index_options(request: Request, layout: str | None) -> dict[str, object]:
     return {
-        "train": request.train_index,
-        "test": request.test_index,
+        "train": request.train_index_name,
+        "test": request.test_index_name,
         "tasks": request.tasks,
         "drop_test_cities": request.drop_test_cities,
         "layout": layout,
@@ -219,7 +224,7 @@ def _index_current(marker: Marker, dest: Path, request: Request, plan: Plan) -> 
         return True
     if marker.index.get("options") != _index_options(request, plan.layout):
         return False
-    return (dest / request.train_index).is_file() and (dest / request.test_index).is_file()
+    return (dest / request.train_index_name).is_file() and (dest / request.test_index_name).is_file()
 
 
 def present(request: Request, plan: Plan, dest: Path) -> Marker | None:
@@ -251,8 +256,6 @@ def free_bytes(path: Path) -> int:
 
 def check_space(needs: dict[Path, int], what: str) -> None:
     """Raise when a filesystem lacks room; ``needs`` maps a folder to the bytes it must take."""
-    from controller.datasets.download import human_bytes
-
     per_device: dict[int, tuple[Path, int]] = {}
     for folder, n in needs.items():
         anchor = _existing_ancestor(folder)
@@ -282,12 +285,7 @@ class _Obtained:
 
 
 def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy: RetryPolicy | None) -> _Obtained:
-    from controller.datasets.download import (
-        check_sha256,
-        download,
-        make_progress,
-        sha256_of,
-    )
+    from controller.datasets.download import check_sha256, download, sha256_of
 
     source = part.source
     if source.kind == "file":
@@ -302,7 +300,7 @@ def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy:
         return _Obtained(part, source.path, digest, source.path.stat().st_size)
     target = cache.archive_dir(plan.name) / part.file
     with hold_lock(cache.lock_path(plan.name), f"the download of {plan.name}"):
-        cached = _cached_archive(target, part)
+        cached = cached_archive_sha256(target, source=source.display, sha256=part.sha256, size=part.size)
         if cached is not None:
             log.info("%s: using the cached archive %s", source.display, target)
             return _Obtained(part, target, cached, target.stat().st_size)
@@ -322,9 +320,7 @@ def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy:
             progress=make_progress(part.file),
             before_body=before_body,
         )
-        _write_sidecar(target, got.sha256, source.display)
-        from controller.datasets.download import human_bytes
-
+        record_archive(target, got.sha256, source.display)
         progress_log.info(
             "downloaded %s (%s, sha256 %s%s)",
             part.file,
@@ -333,48 +329,6 @@ def _obtain(part: PlannedPart, plan: Plan, dest: Path, cache: DataCache, policy:
             f", resumed after {human_bytes(got.reused)}" if got.reused else "",
         )
         return _Obtained(part, target, got.sha256, got.size, downloaded=True)
-
-
-def _sidecar(target: Path) -> Path:
-    return target.with_name(target.name + ".json")
-
-
-def _write_sidecar(target: Path, digest: str, source: str) -> None:
-    """What a cached archive is: its sha256, size and (redacted) source, written after the rename."""
-    import json
-
-    from controller.datasets.cache import atomic_write
-
-    record = {"sha256": digest, "size": target.stat().st_size, "source": source}
-    atomic_write(_sidecar(target), json.dumps(record).encode())
-
-
-def _cached_archive(target: Path, part: PlannedPart) -> str | None:
-    """The sha256 of a usable archive already in the cache, else None.
-
-    Usable: the expected sha256 matches when one is given; without one, it came from the same
-    source. A final name without its record (killed between the two renames) is re-hashed.
-    """
-    import json
-
-    if not target.is_file():
-        return None
-    size = target.stat().st_size
-    if part.size is not None and size != part.size:
-        return None
-    try:
-        record = json.loads(_sidecar(target).read_text())
-        digest, source = str(record["sha256"]), str(record["source"])
-        if record.get("size") != size:
-            return None
-    except (OSError, ValueError, KeyError, TypeError):
-        from controller.datasets.download import sha256_of
-
-        digest, source = sha256_of(target), part.source.display
-        _write_sidecar(target, digest, source)
-    if part.sha256:
-        return digest if part.sha256.lower() == digest else None
-    return digest if source == part.source.display else None
 
 
 def _unique_name(plan: Plan, cache: DataCache, explicit: bool) -> Plan:
@@ -430,7 +384,6 @@ def _tree_digest(folder: Path) -> tuple[str, int]:
 
 
 def _extract_all(obtained: list[_Obtained], staging: Path, limits: ExtractLimits | None, what: str) -> None:
-    from controller.datasets.download import human_bytes
     from controller.datasets.extract import declared_size, extract_into
 
     for item in obtained:
@@ -455,19 +408,21 @@ def _index(
     info: dict[str, object] = {"options": _index_options(request, plan.layout)}
     if not request.index:
         return info, None, None
-    shipped = (staging / request.train_index).is_file() and (staging / request.test_index).is_file()
+    shipped = (staging / request.train_index_name).is_file() and (staging / request.test_index_name).is_file()
     if shipped and adopt_shipped:
-        log.info("using the index files shipped in the archive: %s, %s", request.train_index, request.test_index)
+        log.info(
+            "using the index files shipped in the archive: %s, %s", request.train_index_name, request.test_index_name
+        )
         info["shipped"] = True
-        return info, request.train_index, request.test_index
+        return info, request.train_index_name, request.test_index_name
     try:
         result: IndexResult = generate_index(
             staging,
             plan.layout,
             tasks=request.tasks,
             drop_test_cities=request.drop_test_cities,
-            train_name=request.train_index,
-            test_name=request.test_index,
+            train_name=request.train_index_name,
+            test_name=request.test_index_name,
         )
     except DatasetError as exc:
         if request.require_index:
@@ -486,7 +441,7 @@ def _index(
         result.test_samples,
         f", {result.generated_labels} trainId labels generated" if result.generated_labels else "",
     )
-    return info, request.train_index, request.test_index
+    return info, request.train_index_name, request.test_index_name
 
 
 def _refuse_foreign(dest: Path) -> None:
@@ -534,17 +489,11 @@ def provision(
             cache.record(marker, dest)
             return _result(plan, dest, marker, fetched=False)
         _refuse_foreign(dest)
-        from controller.datasets.extract import (
-            commit_staging,
-            new_staging,
-            remove_stale_staging,
-        )
-
-        for stale in remove_stale_staging(dest):
+        for stale in fsio.remove_stale_staging(dest):
             log.info("removed %s left by an interrupted run", stale)
         obtained = [_obtain(part, plan, dest, cache, policy) for part in plan.parts]
-        staging = new_staging(dest)
-        try:
+        with fsio.staged_folder(dest) as stage:
+            staging = stage.path
             _extract_all(obtained, staging, limits, plan.name)
             info, train, test = _index(staging, request, plan)
             parts = []
@@ -565,67 +514,11 @@ def provision(
             )
             marker.files, marker.bytes = write_manifest(staging)
             write_marker(staging, marker)
-            commit_staging(staging, dest)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            stage.commit()
         cache.record(marker, dest)
         if not request.keep_archives:
             for item in obtained:
                 if item.downloaded:
-                    item.path.unlink(missing_ok=True)
-                    _sidecar(item.path).unlink(missing_ok=True)
+                    remove_archive(item.path)
     progress_log.info("dataset %s ready at %s", plan.name, dest)
     return _result(plan, dest, marker, fetched=True)
-
-
-# --- benchmark jobs -----------------------------------------------------------------------------
-
-
-def request_for_testenv(config: "JobConfig") -> Request | None:
-    """The provisioning request of a job's testenv, None when it names index files only."""
-    ds = config.testenv.dataset
-    if ds is None:
-        return None
-    return Request(
-        ds.url,
-        dest=ds.path,
-        sha256=ds.sha256,
-        layout=ds.layout,
-        index=True,
-        require_index=True,
-        train_index=ds.train_index,
-        test_index=ds.test_index,
-        tasks=ds.tasks,
-        drop_test_cities=ds.drop_test_cities,
-        base=ds.file.parent,
-    )
-
-
-def pending_message(config: "JobConfig") -> str | None:
-    """For `controller validate`: None when the job's dataset is present, else what `run` will do.
-
-    Reads the marker only: never touches the network.
-    """
-    request = request_for_testenv(config)
-    if request is None:
-        return None
-    plan = resolve(request)
-    assert request.dest is not None
-    if present(request, plan, request.dest) is not None:
-        return None
-    return (
-        f"{config.testenv.file}: testenv.dataset: not present yet at {request.dest}; "
-        f"`controller run` will fetch it from {plan.display}"
-    )
-
-
-def provision_job_dataset(config: "JobConfig") -> "JobConfig":
-    """For `controller run`: provision the testenv's dataset (no-op without ``dataset_url``)."""
-    request = request_for_testenv(config)
-    if request is None:
-        return config
-    result = provision(request)
-    if result.fetched:
-        log.info("testenv dataset prepared at %s", result.path)
-    return config

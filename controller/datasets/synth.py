@@ -33,11 +33,7 @@ because a lifelong benchmark needs test data for every task. Official test-split
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import secrets
-import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from controller import fsio
 from controller.datasets.cityscapes import (
     ANNOTATED_FRAME,
     IGNORE_TRAIN_ID,
@@ -56,8 +53,8 @@ from controller.datasets.cityscapes import (
     cityscapes_name,
     labelids_to_trainids,
 )
-from controller.datasets.images import atomic_write_bytes, encode_disparity, write_png
-from controller.datasets.index import write_index
+from controller.datasets.images import encode_disparity, write_png
+from controller.datasets.index import TEST_INDEX, TRAIN_INDEX, write_index
 from controller.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -71,8 +68,6 @@ SPLIT_FOLDERS: dict[str, str] = {"train": "train", "test": "val"}
 MANIFEST_NAME = "synth.json"
 _PNG_COMPRESS_LEVEL = 1
 """zlib level for synthetic PNGs: noisy pixels barely compress, and level 1 is ~4x faster than 6."""
-TRAIN_INDEX_NAME = "train-index.txt"
-TEST_INDEX_NAME = "test-index.txt"
 
 # labelIds used by the drawing code
 _ID = {
@@ -217,7 +212,7 @@ class SynthManifest:
             "cities": dict(self.cities),
             "counts": self.counts,
             "class_histogram": self.class_histogram,
-            "index_files": {"train": TRAIN_INDEX_NAME, "test": TEST_INDEX_NAME},
+            "index_files": {"train": TRAIN_INDEX, "test": TEST_INDEX},
             "disparity_encoding": "p = round(256 * d) + 1 for valid pixels, p = 0 invalid",
         }
 
@@ -484,23 +479,6 @@ def _prepare_root(root: Path, overwrite: bool) -> None:
     root.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _make_build_dir(root: Path) -> Path:
-    """Temporary sibling of ``root`` (same file system, so the final rename is atomic)."""
-    build = root.parent / f".{root.name}.building-{os.getpid()}-{secrets.token_hex(4)}"
-    os.mkdir(build, 0o777)  # honours the umask, unlike tempfile.mkdtemp (0700)
-    return build
-
-
-def _move_into_place(build: Path, root: Path) -> None:
-    if root.exists():
-        trash = root.parent / f".{root.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-        os.rename(root, trash)
-        os.rename(build, root)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(build, root)
-
-
 def _write_sample(
     build: Path,
     folder: str,
@@ -562,8 +540,8 @@ def synthesize(
     size = (int(size[0]), int(size[1]))
     _validate(cities, size, train_per_city, test_per_city, seed)
     _prepare_root(root, overwrite)
-    build = _make_build_dir(root)
-    try:
+    with fsio.staged_folder(root) as stage:
+        build = stage.path
         counts: dict[str, dict[str, int]] = {}
         histograms: dict[str, dict[str, int]] = {}
         rows: dict[str, list[list[Path]]] = {}
@@ -579,12 +557,12 @@ def synthesize(
                     )
                 counts[folder][city] = n
             histograms[folder] = _histogram_dict(histogram)
-        write_index(build / TRAIN_INDEX_NAME, rows["train"])
-        write_index(build / TEST_INDEX_NAME, rows["test"])
+        write_index(build / TRAIN_INDEX, rows["train"])
+        write_index(build / TEST_INDEX, rows["test"])
         manifest = SynthManifest(
             root=root,
-            train_index=root / TRAIN_INDEX_NAME,
-            test_index=root / TEST_INDEX_NAME,
+            train_index=root / TRAIN_INDEX,
+            test_index=root / TEST_INDEX,
             manifest=root / MANIFEST_NAME,
             seed=seed,
             size=size,
@@ -592,10 +570,7 @@ def synthesize(
             counts=counts,
             class_histogram=histograms,
         )
-        atomic_write_bytes(build / MANIFEST_NAME, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())
-        _move_into_place(build, root)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
+        fsio.write_json(build / MANIFEST_NAME, manifest.to_json())
+        stage.commit()
     log.info("synthesized %d train / %d test samples in %s", len(rows["train"]), len(rows["test"]), root)
     return manifest

@@ -6,11 +6,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from controller.config.loader import MetricSpec
 from controller.datasets.images import read_label
 from controller.datasets.index import Sample
 from controller.metrics.registry import FunctionMetric, get_builtin, is_builtin
 from controller.metrics.segmentation import ConfusionMatrix, iou_per_class
-from controller.plan import MetricSpec
 from controller.plugins.loader import load_plugin
 
 Predict = Callable[[list[Sample]], Sequence[np.ndarray]]

@@ -8,13 +8,12 @@ helpers), so re-drawing a case overwrites its pictures instead of piling up new 
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller import fsio
 from controller.report.table import format_number
 from controller.results import AccuracyMatrix
 
@@ -156,14 +155,8 @@ def _figure(width: float, height: float) -> "Figure":
 def _save(fig: "Figure", path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with fsio.atomic_file(path) as handle:
+        fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
     return path
 
 

@@ -27,15 +27,14 @@ import json
 import logging
 import math
 import numbers
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from controller import fsio
 from controller.config.rank import RankConfig
 from controller.errors import IanvsLabError
 from controller.results import CaseResult
@@ -133,17 +132,9 @@ def load_leaderboard(job_dir: Path, rank: RankConfig | None = None) -> Leaderboa
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write `text` to `path` via a temp file in the same folder + rename, so readers never see half a file."""
+    """`fsio.write_text` into a folder created when missing: readers never see half a leaderboard."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return fsio.write_text(path, text)
 
 
 def sort_legend(sort_keys: Sequence[tuple[str, bool]]) -> str:

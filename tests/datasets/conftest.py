@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from dataset_server import FileServer  # noqa: E402
-
-from controller.datasets.download import RetryPolicy  # noqa: E402
+from controller.datasets.download import RetryPolicy
+from tests.datasets.dataset_server import FileServer
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = RetryPolicy(attempts=3, backoff=0.01, backoff_max=0.05, connect_timeout=2.0, read_timeout=1.0)
@@ -38,6 +36,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in (
         "IANVS_LAB_CATALOG",
         "IANVS_LAB_CREDENTIALS_FILE",
+        "IANVS_LAB_DOWNLOAD_RETRIES",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",

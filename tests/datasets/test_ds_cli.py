@@ -21,7 +21,7 @@ from tests.datasets.conftest import (
     wait_for,
     zip_folder,
 )
-from dataset_server import FileServer
+from tests.datasets.dataset_server import FileServer
 
 from controller.cli import main
 from controller.datasets.cache import MARKER, read_marker

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.datasets.conftest import FAST, payload, sha256
-from dataset_server import FileServer
+from tests.datasets.conftest import FAST, free_port, payload, sha256
+from tests.datasets.dataset_server import FileServer
 
-from controller.datasets.download import LogProgress, RetryPolicy, download
+from controller.cli import main
+from controller.datasets.download import RETRIES_VARIABLE, RetryPolicy, download
+from controller.datasets.progress import LogProgress
 from controller.datasets.sources import parse_source
 from controller.errors import DatasetError
 
@@ -206,17 +211,6 @@ def test_part_metadata_records_the_validators(server: FileServer, tmp_path: Path
     }
 
 
-def test_log_progress_reports_bytes_percent_rate_and_eta(caplog: pytest.LogCaptureFixture) -> None:
-    now = [100.0]
-    progress = LogProgress("d.zip", interval=5.0, clock=lambda: now[0])
-    progress.start(total=4 * MiB, initial=0)
-    now[0] = 110.0
-    with caplog.at_level(logging.INFO, logger="controller.progress"):
-        progress.update(MiB)
-    # 1 MiB in 10 s = 102.4 KiB/s; 3 MiB left at that rate = 30 s
-    assert caplog.messages == ["d.zip: 1.0 MiB of 4.0 MiB (25%), 102.4 KiB/s, ETA 30s"]
-
-
 def test_a_slow_transfer_logs_periodic_progress_lines(
     server: FileServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -225,3 +219,99 @@ def test_a_slow_transfer_logs_periodic_progress_lines(
         _get(server, "/d.zip", tmp_path / "d.zip", progress=LogProgress("d.zip", interval=0.1))
     lines = [m for m in caplog.messages if m.startswith("d.zip: ") and "ETA" in m]
     assert len(lines) >= 2
+
+
+# --- bounded retries, one line per try, and failures that waiting cannot fix -------------------
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_a_refused_connection_is_retried_with_one_short_line_per_try(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/none.zip"
+    policy = RetryPolicy(attempts=2, backoff=0.01)
+    with pytest.raises(DatasetError) as caught:
+        download(parse_source(url), tmp_path / "none.zip", policy=policy)
+    why = f"cannot connect to 127.0.0.1:{port}: connection refused"
+    assert _warnings(caplog) == [f"{url}: {why}; retrying (1/2)", f"{url}: {why}; retrying (2/2)"]
+    assert str(caught.value) == f"{url}: download failed after 3 attempts: {why}"
+
+
+def test_pull_of_a_refused_port_says_one_line_per_try_without_library_noise(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/none.zip"
+    assert main(["dataset", "pull", url, "--retries", "1"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"downloading {url}"
+    assert [line.split(":", 1)[0] for line in lines[1:]] == ["warning", "error"]
+    assert lines[1].endswith(f"cannot connect to 127.0.0.1:{port}: connection refused; retrying (1/1)")
+    assert not any(noise in "\n".join(lines) for noise in ("urllib3", "object at 0x", "Errno", "Max retries"))
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[FileServer]:
+    """The test server behind TLS with a self-signed certificate that no client trusts."""
+    crypto = pytest.importorskip("cryptography")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    assert crypto
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    srv = FileServer()
+    srv.socket = context.wrap_socket(srv.socket, server_side=True)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_a_tls_certificate_error_fails_at_once(
+    tls_server: FileServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tls_server.add("/d.zip", b"x")
+    url = tls_server.url("/d.zip").replace("http://", "https://")
+    port = tls_server.server_address[1]
+    with pytest.raises(DatasetError, match=f"TLS certificate of 127.0.0.1:{port} not accepted: self-signed certificate"):
+        download(parse_source(url), tmp_path / "d.zip", policy=FAST)
+    assert _warnings(caplog) == []
+
+
+def test_the_default_policy_gives_up_within_half_a_minute() -> None:
+    policy = RetryPolicy()
+    assert sum(policy.wait(k) for k in range(1, policy.attempts + 1)) <= 30
+
+
+def test_the_retries_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RETRIES_VARIABLE, "2")
+    assert RetryPolicy.from_settings().attempts == 2
+
+
+def test_retries_given_on_the_command_line_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RETRIES_VARIABLE, "2")
+    assert RetryPolicy.from_settings(0).attempts == 0
+
+
+def test_a_malformed_retries_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RETRIES_VARIABLE, "many")
+    with pytest.raises(DatasetError, match=f"{RETRIES_VARIABLE}: expected a whole number .* got 'many'"):
+        RetryPolicy.from_settings()

@@ -15,9 +15,9 @@ from controller.datasets.extract import (
     UnsafeArchive,
     archive_format,
     extract_archive,
-    remove_stale_staging,
 )
 from controller.errors import DatasetError
+from controller.fsio import remove_stale_staging
 
 FILES = {"data/a.txt": b"alpha\n", "data/sub/b.bin": bytes(range(256)) * 4, "top.txt": b"top"}
 

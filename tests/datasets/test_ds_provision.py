@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.datasets.conftest import FAST, cityscapes_tree, make_zip, sha256, tree, zip_folder
-from dataset_server import FileServer
+from tests.datasets.dataset_server import FileServer
 
 from controller.datasets.cache import MANIFEST, MARKER, DataCache, read_marker
 from controller.datasets.catalog import Catalog
@@ -118,7 +118,7 @@ def test_changed_index_options_rewrite_the_index_without_network(
     url = server.add("/city.zip", city_zip.read_bytes())
     _pull(url, tmp_path / "ds")
     server.stop()
-    result = _pull(url, tmp_path / "ds", train_index="train-by-city.txt", tasks="by-city")
+    result = _pull(url, tmp_path / "ds", train_index_name="train-by-city.txt", tasks="by-city")
     assert not result.fetched and result.train_index == tmp_path / "ds" / "train-by-city.txt"
     assert result.marker.index["tasks"] == {"jena": 1, "ulm": 1}
 

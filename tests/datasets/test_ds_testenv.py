@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from tests.datasets.conftest import zip_folder
-from dataset_server import FileServer
+from tests.datasets.dataset_server import FileServer
 
 from controller.cli import main
 from controller.config.loader import load_job

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from controller import fsio
 from controller.algorithms.rfnet.data import Augmentation, DepthStats, clean_label, network_input, read_arrays
 from controller.algorithms.rfnet.model import RFNet
 from controller.datasets.images import read_label
@@ -258,10 +258,6 @@ def _to_device(rgb: torch.Tensor, depth: torch.Tensor | None, label: torch.Tenso
 def atomic_save(payload: dict, path: Path) -> Path:
     """torch.save through a temporary sibling + rename: a reader never sees a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with fsio.atomic_file(path) as handle:
+        torch.save(payload, handle)
     return path

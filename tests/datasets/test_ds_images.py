@@ -200,7 +200,7 @@ def test_interrupted_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytes
     def fail(*_args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(images.os, "replace", fail)
+    monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(KeyboardInterrupt):
         write_png(path, _gray(4, 4))
     assert path.read_bytes() == before

@@ -205,3 +205,29 @@ def test_table_matches_cityscapesscripts_when_installed() -> None:
             theirs.ignoreInEval,
             tuple(theirs.color),
         )
+
+
+# --- which city an image is from ----------------------------------------------------------------
+
+
+def test_the_city_of_a_cityscapes_file_name_wins_over_its_folder() -> None:
+    assert cs.city_or_folder("images/seq7/ulm_000001_000019_leftImg8bit.png") == "ulm"
+
+
+def test_other_file_names_take_the_city_from_their_folder() -> None:
+    assert cs.city_or_folder("images/bonn/0001.png") == "bonn"
+
+
+def test_a_bare_file_name_has_no_city() -> None:
+    assert cs.city_or_folder("0001.png") is None
+
+
+def test_only_official_test_split_cities_are_flagged() -> None:
+    flagged = [cs.official_test_city(p) for p in ("x/berlin_000000_000019_leftImg8bit.png", "munich/1.png", "ulm/1.png")]
+    assert flagged == ["berlin", "munich", None]
+
+
+def test_the_dummy_labels_warning_counts_and_names_the_cities() -> None:
+    text = cs.dummy_labels_warning({"munich": 2, "bonn": 1}, "test", "; drop them")
+    assert text.startswith("the test index uses 3 images of official Cityscapes test-split cities (bonn 1, munich 2)")
+    assert text.endswith("meaningless; drop them")
