@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_DIR  := examples/cityscapes-lifelong
 DEMO_DATA := $(DEMO_DIR)/data
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-unit check venv clean
 
 # testenv-build/up/down/status/images: the real Kubernetes control plane and Docker images the tests use
 include mk/testenv.mk
@@ -17,6 +17,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A fast loop while editing: the suite without the tests that start real components (control plane, Docker,
+# lab hosts). A convenience only: `make test` (what CI runs) runs everything.
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "not k8s and not docker" $(PYTEST_ARGS)
+
+# Lint and types: ruff (lint + format check), mypy (strict on controller/), ansible-lint (production profile).
+check: $(STAMP)
+	$(VENV)/bin/ruff check controller tests benchmarks
+	$(VENV)/bin/ruff format --check controller tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/ansible-lint --nocolor site.yml playbooks roles inventories
 
 venv: $(STAMP)
 
