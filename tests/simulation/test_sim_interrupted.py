@@ -18,6 +18,7 @@ import pytest
 
 from controller.config.loader import load_job
 from controller.plan import CaseSpec, build_plan
+from controller.results import CaseResult
 from controller.runtime.case import run_case
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
@@ -69,6 +70,17 @@ def _phase(k8s: K8s, spec: CaseSpec) -> str:
     return (_job(k8s, spec).get("status") or {}).get("phase", "")
 
 
+def _store_with_metrics(k8s: K8s, spec: CaseSpec, result: CaseResult, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``result`` as its result ConfigMap for the submitted job, with ``metrics`` instead of its own: a record
+    claiming ok that no run of ours writes (by hand, or an older version)."""
+    body = result_configmap(result, k8s.namespace, _job(k8s, spec)["spec"]["specHash"])
+    data = json.loads(body["data"]["result.json"])
+    data["metrics"] = metrics
+    body["data"]["result.json"] = json.dumps(data)
+    k8s.core.create_namespaced_config_map(k8s.namespace, body)
+    return body
+
+
 def _job_controller(processes: Processes, kubeconfig: Path, k8s: K8s, workspace: Path) -> subprocess.Popen[str]:
     return processes.start("simulation", "job-controller", "--kubeconfig", str(kubeconfig),
                            "--namespace", k8s.namespace, "--workspace", str(workspace))
@@ -109,11 +121,7 @@ def test_a_stored_result_claiming_ok_without_metrics_is_not_restored_the_case_ru
     admin = JobAdministrator(k8s.api, k8s.namespace)
     admin.submit([spec])
     hand_made = run_case(spec, tmp_path / "local")
-    body = result_configmap(hand_made, k8s.namespace, _job(k8s, spec)["spec"]["specHash"])
-    data = json.loads(body["data"]["result.json"])
-    data["metrics"] = {}
-    body["data"]["result.json"] = json.dumps(data)
-    k8s.core.create_namespaced_config_map(k8s.namespace, body)
+    _store_with_metrics(k8s, spec, hand_made, {})
 
     controller = JobController(controller_api, k8s.namespace, tmp_path / "cluster-ws")
     assert controller.run_once() == 1
@@ -127,11 +135,8 @@ def test_an_administrator_never_harvests_a_result_claiming_ok_without_metrics(
     spec = specs[0]
     admin = JobAdministrator(k8s.api, k8s.namespace)
     admin.submit([spec])
-    body = result_configmap(run_case(spec, tmp_path / "local"), k8s.namespace, _job(k8s, spec)["spec"]["specHash"])
-    data = json.loads(body["data"]["result.json"])
-    data["metrics"] = {k: v for k, v in data["metrics"].items() if k != "mIoU"}
-    body["data"]["result.json"] = json.dumps(data)
-    k8s.core.create_namespaced_config_map(k8s.namespace, body)
+    finished = run_case(spec, tmp_path / "local")
+    body = _store_with_metrics(k8s, spec, finished, {k: v for k, v in finished.metrics.items() if k != "mIoU"})
 
     result = admin.collect([spec], timeout_s=10)[spec.case_id]
     assert result.status == "failed"
