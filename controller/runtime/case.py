@@ -18,8 +18,8 @@ import logging
 import random
 import time
 import traceback
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,11 @@ from controller.runtime.interrupt import Interrupted, signal_name_of
 log = logging.getLogger(__name__)
 
 LOG_FILE = "case.log"
-Runner = Callable[[CaseSpec, Path], CaseResult]
-"""What runs a test case: `run_case`, or a stand-in with its signature (tests, benchmarks)."""
 METRICS_FILE = "metrics.json"
 PROVENANCE_FILE = "provenance.json"
+
+Runner = Callable[[CaseSpec, Path], CaseResult]
+"""What runs a test case: `run_case`, or a stand-in with its signature (tests, benchmarks)."""
 
 
 def case_dir(workspace: Path, spec: CaseSpec) -> Path:
