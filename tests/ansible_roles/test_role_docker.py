@@ -6,9 +6,9 @@ from typing import Callable
 
 import pytest
 
-from infra.fixtures import LabHost
+from infra.fixtures import LABHOST_APT_REPO, LabHost
 
-from .conftest import PlayResult, write_inventory
+from .conftest import PlayResult, host_state, write_inventory
 
 # A Docker engine inside a container cannot stack overlayfs on the container's own overlay root.
 NESTED = {"docker_daemon_options": {"storage-driver": "vfs"}, "docker_users": ["lab"]}
@@ -59,6 +59,29 @@ def test_changed_daemon_options_restart_the_engine_with_them(
     assert result.returncode == 0, result.output
     assert "RUNNING HANDLER [docker : Restart docker]" in result.output
     assert docker_host.exec("docker", "info", "--format", "{{.LoggingDriver}}").stdout.strip() == "local"
+
+
+def test_a_mirror_configured_after_the_package_index_was_read_is_read_before_installing(
+    labhosts: Callable[..., list[LabHost]], local_apt_repo: Callable[..., Path], play: Callable[..., PlayResult],
+    tmp_path: Path,
+) -> None:
+    # Issue 15, seen on cold CI: the host read its package index minutes ago (well within
+    # docker_apt_cache_valid_time), from sources that do not offer docker.io; then the lab's mirror was configured.
+    (docker_host,) = labhosts(1, apt_repo=local_apt_repo("docker.io"))
+    host = host_state(docker_host)
+    host.run_test("mkdir -p /srv/old-mirror && : > /srv/old-mirror/Packages")
+    host.run_test("echo 'deb [trusted=yes] file:/srv/old-mirror ./' > /etc/apt/sources.list && apt-get update -qq")
+    host.run_test("touch -d '10 minutes ago' /etc/apt/sources.list /var/lib/apt/lists")
+    host.run_test(f"echo 'deb [trusted=yes] file:{LABHOST_APT_REPO} ./' > /etc/apt/sources.list")
+    # The state that failed: an index exists, is younger than an hour, and does not know docker.io.
+    assert host.file("/var/lib/apt/lists/_srv_old-mirror_._Packages").exists
+    assert host.run("apt-cache show docker.io").rc != 0
+
+    inventory = write_inventory(tmp_path / "hosts.yml", {"cloud": [docker_host]})
+    result = play("playbooks/docker.yml", inventory, extra_vars=NESTED)
+    assert result.returncode == 0, result.output
+    assert host.package("docker.io").is_installed
+    assert host.service("docker").is_running
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
