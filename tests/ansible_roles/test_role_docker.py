@@ -1,6 +1,8 @@
-"""The docker role, run by ansible-playbook against a lab-host container that installs from a local apt mirror."""
+"""The docker role, run by ansible-playbook against a lab-host container that installs from a local apt mirror;
+what it leaves on the host is read with pytest-testinfra."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -29,17 +31,23 @@ def first_run(docker_host: LabHost, play: Callable[..., PlayResult], tmp_path: P
 
 
 def test_the_engine_runs_with_the_configured_storage_driver(docker_host: LabHost, first_run: PlayResult) -> None:
-    assert docker_host.exec("docker", "info", "--format", "{{.Driver}}").stdout.strip() == "vfs"
+    host = host_state(docker_host)
+    assert host.package("docker.io").is_installed
+    assert json.loads(host.file("/etc/docker/daemon.json").content_string) == {"storage-driver": "vfs"}
+    assert host.service("docker").is_running
+    assert host.socket("unix:///run/docker.sock").is_listening
+    assert host.check_output("docker info --format %s", "{{.Driver}}") == "vfs"
     assert "labhost-1: Docker 20.10" in first_run.output
 
 
 def test_listed_users_use_the_engine_without_sudo(docker_host: LabHost, first_run: PlayResult) -> None:
-    proc = docker_host.exec("docker", "version", "--format", "{{.Server.Version}}", user="lab", check=False)
-    assert proc.returncode == 0, proc.stderr
+    assert "docker" in host_state(docker_host).user("lab").groups
+    proc = host_state(docker_host, user="lab").run("docker version --format %s", "{{.Server.Version}}")
+    assert proc.rc == 0, proc.stderr
 
 
 def test_the_engine_is_enabled_at_boot(docker_host: LabHost, first_run: PlayResult) -> None:
-    assert docker_host.exec("systemctl", "is-enabled", "docker").stdout.strip() == "enabled"
+    assert host_state(docker_host).service("docker").is_enabled
 
 
 def test_a_second_run_changes_nothing(
@@ -58,7 +66,9 @@ def test_changed_daemon_options_restart_the_engine_with_them(
     result = play("playbooks/docker.yml", tmp_path / "hosts.yml", extra_vars=options)
     assert result.returncode == 0, result.output
     assert "RUNNING HANDLER [docker : Restart docker]" in result.output
-    assert docker_host.exec("docker", "info", "--format", "{{.LoggingDriver}}").stdout.strip() == "local"
+    host = host_state(docker_host)
+    assert json.loads(host.file("/etc/docker/daemon.json").content_string)["log-driver"] == "local"
+    assert host.check_output("docker info --format %s", "{{.LoggingDriver}}") == "local"
 
 
 def test_a_mirror_configured_after_the_package_index_was_read_is_read_before_installing(
