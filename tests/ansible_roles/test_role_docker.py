@@ -59,6 +59,15 @@ def test_a_second_run_changes_nothing(
     assert again.recap()["labhost-1"]["changed"] == 0, again.output
 
 
+def test_check_mode_on_an_installed_host_predicts_no_change(
+    docker_host: LabHost, first_run: PlayResult, play: Callable[..., PlayResult], tmp_path: Path
+) -> None:
+    check = play("playbooks/docker.yml", tmp_path / "hosts.yml", extra_vars=NESTED, check=True)
+    assert check.returncode == 0, check.output
+    assert check.recap()["labhost-1"]["changed"] == 0, check.output
+    assert "labhost-1: Docker 20.10" in check.output
+
+
 def test_changed_daemon_options_restart_the_engine_with_them(
     docker_host: LabHost, first_run: PlayResult, play: Callable[..., PlayResult], tmp_path: Path
 ) -> None:
