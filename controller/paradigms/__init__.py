@@ -15,4 +15,5 @@ def paradigm_class(name: str) -> type:
     except KeyError:
         raise ValueError(f"unknown paradigm {name!r}; expected one of: {', '.join(_PARADIGMS)}") from None
     module, attr = target.split(":")
-    return getattr(importlib.import_module(module), attr)
+    paradigm: type = getattr(importlib.import_module(module), attr)
+    return paradigm
