@@ -202,7 +202,8 @@ def _identity_matches(marker: Marker, plan: Plan) -> bool:
     by_file = {p.file: p for p in marker.parts}
     if all(p.sha256 for p in plan.parts):
         return all(
-            p.sha256 is not None and p.file in by_file and by_file[p.file].sha256 == p.sha256.lower() for p in plan.parts
+            p.sha256 is not None and p.file in by_file and by_file[p.file].sha256 == p.sha256.lower()
+            for p in plan.parts
         )
     if marker.source != plan.display:
         return False
