@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from controller.config.loader import JobConfig, MetricSpec, ResolvedAlgorithm, ResolvedTestEnv
 from controller.config.paths import resolve
@@ -207,6 +207,14 @@ def _with_id(spec: CaseSpec) -> CaseSpec:
     from dataclasses import replace
 
     return replace(spec, case_id=config_hash(spec)[:ID_LENGTH])
+
+
+@overload
+def _content_ref(url: str) -> str: ...
+@overload
+def _content_ref(url: None) -> None: ...
+@overload
+def _content_ref(url: str | None) -> str | None: ...
 
 
 def _content_ref(url: str | None) -> str | None:

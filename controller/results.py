@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from controller import fsio
 from controller.errors import ResultError
@@ -43,12 +43,13 @@ class AccuracyMatrix:
 
     ``values[i][j]``: metric on task j's test split after training round i+1 (rows = rounds 1..T).
     ``baseline[j]``: metric on task j before any training (b-bar in GEM), used for FWT.
+    A value read back from JSON is None where the metric was NaN (written as null).
     """
 
     metric: str
     tasks: list[str]
-    values: list[list[float]]
-    baseline: list[float]
+    values: Sequence[Sequence[float | None]]
+    baseline: Sequence[float | None]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AccuracyMatrix":
@@ -107,7 +108,8 @@ class CaseResult:
         return missing_metrics(self.metrics, self.matrix is not None, wanted)
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        data: dict[str, Any] = _jsonable(asdict(self))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CaseResult":

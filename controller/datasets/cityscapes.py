@@ -130,7 +130,8 @@ def labelids_to_trainids(arr: np.ndarray) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"labelids_to_trainids expects an integer array, got dtype {arr.dtype}")
     if arr.dtype == np.uint8:
-        return _lut()[arr]
+        mapped: np.ndarray = _lut()[arr]  # numpy's stubs type indexing by an array as Any
+        return mapped
     out = np.full(arr.shape, IGNORE_TRAIN_ID, dtype=np.uint8)
     inside = (arr >= 0) & (arr <= 255)
     out[inside] = _lut()[arr[inside]]

@@ -37,7 +37,9 @@ class MetricSuite:
             if metric.url:
                 out[metric.name] = FunctionMetric(load_plugin(metric.url, metric.name))
             else:
-                out[metric.name] = get_builtin(metric.name).make(self.num_classes, self.ignore_index)
+                make = get_builtin(metric.name).make
+                assert make is not None  # a "sample" built-in always has one (BuiltinMetric.__post_init__)
+                out[metric.name] = make(self.num_classes, self.ignore_index)
         return out
 
 

@@ -70,7 +70,8 @@ class KnowledgeBase:
 
     @classmethod
     def read_index(cls, root: Path) -> dict[str, Any]:
-        return json.loads((root / "index.json").read_text())
+        index: dict[str, Any] = json.loads((root / "index.json").read_text())
+        return index
 
 
 def _safe(name: str) -> str:

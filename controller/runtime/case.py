@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.plan import CaseSpec
 from controller.plugins.context import Context
@@ -38,6 +38,9 @@ from controller.results import (
     write_result,
 )
 from controller.runtime.interrupt import Interrupted, signal_name_of
+
+if TYPE_CHECKING:  # the paradigms import numpy: `_execute` imports them when a case runs
+    from controller.paradigms.base import ParadigmOutput
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +150,7 @@ def _incomplete(spec: CaseSpec, metrics: dict[str, Any], has_matrix: bool) -> st
     return None
 
 
-def _execute(spec: CaseSpec, folder: Path):  # type: ignore[no-untyped-def]
+def _execute(spec: CaseSpec, folder: Path) -> ParadigmOutput:
     import numpy as np
 
     from controller.paradigms import paradigm_class

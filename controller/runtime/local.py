@@ -104,11 +104,14 @@ def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, paralle
         while waiting or running:
             while waiting and len(running) < parallel:
                 spec = waiting.pop(0)
-                process = context.Process(target=_case_process, args=(spec, workspace), name=f"case {spec.case_id}")
+                process: BaseProcess = context.Process(
+                    target=_case_process, args=(spec, workspace), name=f"case {spec.case_id}"
+                )
                 process.start()
                 running[process.sentinel] = (process, spec)
             for sentinel in wait(list(running)):
-                process, spec = running.pop(sentinel)  # type: ignore[index]
+                assert isinstance(sentinel, int)  # wait() returns some of the objects it was given: sentinels
+                process, spec = running.pop(sentinel)
                 process.join()
                 ended(spec, _result_of(process, spec, workspace))
     except KeyboardInterrupt as exc:

@@ -115,6 +115,7 @@ class JobAdministrator:
         from kubernetes import client
 
         core, batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
+        delete: Callable[[], object]
         for delete in (
             lambda: core.delete_namespaced_config_map(job.result_configmap_name, self.namespace),
             # Foreground: the Job stays until its Pods are gone, so the rerun's Pods are never confused with them
@@ -226,6 +227,7 @@ class JobAdministrator:
         core = client.CoreV1Api(self.api)
         for spec in specs:
             name = job_name(spec)
+            call: Callable[[], object]
             for call in (
                 lambda: custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name),
                 lambda: core.delete_namespaced_config_map(result_configmap_name(spec.case_id), self.namespace),

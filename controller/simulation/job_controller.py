@@ -312,7 +312,10 @@ class JobController:
 
         core = client.CoreV1Api(self.api)
         try:
-            return self.api.sanitize_for_serialization(core.read_namespaced_config_map(name, self.namespace))
+            configmap: dict[str, Any] = self.api.sanitize_for_serialization(
+                core.read_namespaced_config_map(name, self.namespace)
+            )
+            return configmap
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
