@@ -11,8 +11,9 @@ import argparse
 import logging
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from controller import __version__
 from controller.cliargs import positive_int as _positive_int

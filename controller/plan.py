@@ -73,7 +73,7 @@ class CaseSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CaseSpec":
+    def from_dict(cls, data: dict[str, Any]) -> CaseSpec:
         env = dict(data["testenv"])
         env["metrics"] = tuple(MetricSpec(**m) for m in env["metrics"])
         env["model_metric"] = MetricSpec(**env["model_metric"]) if env.get("model_metric") else None

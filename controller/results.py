@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from controller import fsio
 from controller.errors import ResultError
@@ -52,7 +53,7 @@ class AccuracyMatrix:
     baseline: Sequence[float | None]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AccuracyMatrix":
+    def from_dict(cls, data: dict[str, Any]) -> AccuracyMatrix:
         return cls(
             metric=data["metric"],
             tasks=list(data["tasks"]),
@@ -112,7 +113,7 @@ class CaseResult:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CaseResult":
+    def from_dict(cls, data: dict[str, Any]) -> CaseResult:
         """The record in ``data``; ValueError when it is not one of an ended case (see ``problem``)."""
         version = data.get("schema_version")
         if version != SCHEMA_VERSION and version not in _OLDER_SCHEMAS:

@@ -8,8 +8,8 @@ be able to show. Deterministic under the case seed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -46,7 +46,7 @@ def _byte_count(text: str) -> int:
     return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " "))
 
 
-def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_dataset_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dataset = commands.add_parser("dataset", help="dataset tools: pull, list, verify, index, info, rm, synth")
     actions = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)

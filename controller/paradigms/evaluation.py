@@ -1,8 +1,9 @@
 """Run a model over samples and accumulate metrics without holding every prediction in memory."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

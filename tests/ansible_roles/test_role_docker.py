@@ -3,11 +3,10 @@ what it leaves on the host is read with pytest-testinfra."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from infra.fixtures import LABHOST_APT_REPO, LabHost
 
 from .conftest import PlayResult, host_state, write_inventory

@@ -3,11 +3,10 @@ the host's state is read with pytest-testinfra."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from infra.fixtures import LabHost
 
 from .conftest import PlayResult, host_state, write_inventory

@@ -1,8 +1,8 @@
 """site.yml, the whole lab, in check mode on a fresh lab host: it completes, reports what it would do, changes nothing."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from infra.fixtures import LabHost
 

@@ -5,17 +5,18 @@ import glob
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
-
 from ansible_roles.conftest import host_state, write_inventory
+from infra.fixtures import DockerEngine, LabHost
+
 from controller.errors import ConfigError
 from controller.lab.commands import parse_extra_vars
 from controller.lab.runner import run_playbook
-from infra.fixtures import DockerEngine, LabHost
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 RELAXED = ["-e", "host_check_min_memory_mb=512", "-e", "host_check_min_disk_gb=1", "-e", "host_check_min_cpus=1"]

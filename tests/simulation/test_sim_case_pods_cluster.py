@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra.fixtures import K8s, poll
 
 from controller.config.loader import load_job
 from controller.plan import CaseSpec, build_plan
@@ -17,7 +18,6 @@ from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
 from controller.simulation.manifests import GROUP, PLURAL, VERSION
 from controller.simulation.simulation_job import job_name
-from infra.fixtures import K8s, poll
 from tests.simulation.conftest import watching
 
 IMAGE = "ianvs-lab/controller:case-pod-test"

@@ -21,8 +21,9 @@ Every random draw comes from the generator passed in, so a (seed, position) pair
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence, overload
+from typing import overload
 
 import numpy as np
 from PIL import Image
@@ -68,7 +69,7 @@ class DepthStats:
         return {"mean": self.mean, "std": self.std, "pixels": self.pixels}
 
     @classmethod
-    def from_dict(cls, data: dict[str, float | int]) -> "DepthStats":
+    def from_dict(cls, data: dict[str, float | int]) -> DepthStats:
         return cls(float(data["mean"]), float(data["std"]), int(data["pixels"]))
 
 
@@ -242,7 +243,7 @@ class Augmentation:
         left = int(rng.integers(0, w - self.crop_size + 1))
         return _crop(arrays, top, left, self.crop_size)
 
-    def without_flip(self) -> "Augmentation":
+    def without_flip(self) -> Augmentation:
         return replace(self, flip=False)
 
 

@@ -26,7 +26,7 @@ written to ``<case>/task_allocation/domain_classifier.json`` for inspection.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -133,14 +134,14 @@ class RFNetSegmenter:
 
     # ------------------------------------------------------------ building
 
-    def _runtime_for(self, context: Context) -> "Runtime":
+    def _runtime_for(self, context: Context) -> Runtime:
         from controller.algorithms.rfnet.training import select_runtime
 
         if self._runtime is None or str(self._runtime.device) != str(context.device):
             self._runtime = select_runtime(context.device, self.amp, self.channels_last)
         return self._runtime
 
-    def _ensure_network(self, context: Context) -> "RFNet":
+    def _ensure_network(self, context: Context) -> RFNet:
         if self.net is not None:
             if self.num_classes != context.num_classes:
                 raise ValueError(f"the model has {self.num_classes} classes but the test environment has {context.num_classes}")
@@ -271,8 +272,8 @@ class RFNetSegmenter:
         # every position is in exactly one chunk, so every map is set: the filter narrows the type and drops nothing
         return [m for m in maps if m is not None], (scores if confidence else None)
 
-    def _forward(self, net: "RFNet", chunk: list[Any], size: tuple[int, int], stats: "DepthStats | None",
-                 runtime: "Runtime", confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def _forward(self, net: RFNet, chunk: list[Any], size: tuple[int, int], stats: DepthStats | None,
+                 runtime: Runtime, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
         import torch
         import torch.nn.functional as F
 
@@ -300,7 +301,7 @@ class RFNetSegmenter:
             conf = (1.0 / torch.exp(logits - top).sum(dim=1)).mean(dim=(1, 2)).cpu().numpy()
         return labels, conf
 
-    def _inference_stats(self) -> "DepthStats | None":
+    def _inference_stats(self) -> DepthStats | None:
         if not self.use_depth:
             return None
         if self.depth_stats is None:
