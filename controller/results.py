@@ -11,6 +11,7 @@ A record is written to ``<workspace>/<job>/<case-id>/result.json`` by `run_case`
 A case that is still running, or whose process vanished without a word (SIGKILL, power loss), has no record:
 `run_case` removes the previous one before it starts. So `--resume` reruns everything that is not ``ok``.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny synthetic Cityscapes-format dataset, a job that uses it, and gated algorithms (a case
 that waits in its middle until a test lets it go)."""
+
 from __future__ import annotations
 
 import shutil
@@ -54,8 +55,12 @@ BASELINES = ("pixel-softmax-kb", "pixel-softmax-finetune", "majority-class")
 
 def keep_algorithms(job_dir: Path, *names: str) -> None:
     """Restrict the copied example job to `names` (RFNet has its own, slower tests in tests/rfnet)."""
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
-        "algorithms", [a for a in d["benchmarkingjob"]["test_object"]["algorithms"] if a["name"] in names]))
+    edit_yaml(
+        job_dir / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
+            "algorithms", [a for a in d["benchmarkingjob"]["test_object"]["algorithms"] if a["name"] in names]
+        ),
+    )
 
 
 GATED = ("gated-a", "gated-b")
@@ -70,7 +75,9 @@ def gated_job(job_dir: Path) -> Path:
     the folder ``$IANVS_TEST_GATE`` names (the ``gate`` fixture), training waits, after writing ``started-<pid>``
     there. So a test can signal a run while a case is in its middle, and nothing waits when nothing holds it."""
     keep_algorithms(job_dir, "majority-class")
-    write(job_dir / "gated.py", """
+    write(
+        job_dir / "gated.py",
+        """
         import os
         import time
         from pathlib import Path
@@ -88,12 +95,20 @@ def gated_job(job_dir: Path) -> Path:
                     while (gate / "hold").exists():
                         time.sleep(0.05)
                 return super().train(train_data, valid_data, **kwargs)
-    """)
+    """,
+    )
     majority = (job_dir / "algorithm-majority.yaml").read_text()
-    (job_dir / "algorithm-gated.yaml").write_text(majority.replace("MajorityClassSegmenter", "GatedMajority", 1)
-                                                  .replace("name: GatedMajority", "name: GatedMajority\n      url: ./gated.py"))
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].extend(
-        {"name": name, "url": "./algorithm-gated.yaml"} for name in GATED))
+    (job_dir / "algorithm-gated.yaml").write_text(
+        majority.replace("MajorityClassSegmenter", "GatedMajority", 1).replace(
+            "name: GatedMajority", "name: GatedMajority\n      url: ./gated.py"
+        )
+    )
+    edit_yaml(
+        job_dir / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].extend(
+            {"name": name, "url": "./algorithm-gated.yaml"} for name in GATED
+        ),
+    )
     return job_dir / "benchmarkingjob.yaml"
 
 

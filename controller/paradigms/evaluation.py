@@ -1,4 +1,5 @@
 """Run a model over samples and accumulate metrics without holding every prediction in memory."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

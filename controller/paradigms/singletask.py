@@ -1,4 +1,5 @@
 """Single-task learning: train -> save -> load -> predict -> metrics."""
+
 from __future__ import annotations
 
 import logging

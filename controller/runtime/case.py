@@ -12,6 +12,7 @@ and by case Pods, so every runtime runs a case in exactly the same way and recor
 The previous result is removed before the case starts, so a case whose process dies without a word (SIGKILL,
 power loss) has no result at all, never a stale or half-made one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,8 +72,13 @@ def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
         write_json_atomic(folder / PROVENANCE_FILE, ended["provenance"])
         output = _execute(spec, folder)
         write_json_atomic(folder / METRICS_FILE, {"metrics": output.metrics, "per_task": output.per_task})
-        ended.update(metrics=output.metrics, matrix=output.matrix, per_task=output.per_task,
-                     per_class=output.per_class, rounds=output.rounds)
+        ended.update(
+            metrics=output.metrics,
+            matrix=output.matrix,
+            per_task=output.per_task,
+            per_class=output.per_class,
+            rounds=output.rounds,
+        )
         incomplete = _incomplete(spec, output.metrics, output.matrix is not None)
         if incomplete:
             ended.update(status=STATUS_FAILED, error=incomplete)
@@ -111,8 +117,9 @@ def last_log_line(spec: CaseSpec, workspace: Path) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def _record(spec: CaseSpec, folder: Path, started: datetime | None, clock: float | None,
-            ended: dict[str, Any]) -> CaseResult:
+def _record(
+    spec: CaseSpec, folder: Path, started: datetime | None, clock: float | None, ended: dict[str, Any]
+) -> CaseResult:
     """Write the case's result: how it ended (``ended``: status, error, metrics, ...) and when."""
     result = case_result(
         spec,

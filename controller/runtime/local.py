@@ -9,6 +9,7 @@ A signal to the run (Ctrl-C, SIGTERM, SIGHUP; see `interrupt`) stops it within s
 recorded as interrupted and `Interrupted` carries their records to the caller, which says how to go on. With
 `resume`, only cases whose folder holds a finished success ("ok", with the testenv's metrics) are not run again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -94,8 +95,9 @@ def report_progress(progress: Progress | None, done: int, total: int, result: Ca
 # ------------------------------------------------------------------------------------------ case processes
 
 
-def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, parallel: int,
-                           ended: Callable[[CaseSpec, CaseResult], None]) -> None:
+def _run_in_case_processes(
+    pending: Sequence[CaseSpec], workspace: Path, parallel: int, ended: Callable[[CaseSpec, CaseResult], None]
+) -> None:
     # spawn: each case starts clean (no inherited plugin modules, RNG or thread state)
     context = multiprocessing.get_context("spawn")
     waiting = list(pending)
@@ -141,8 +143,7 @@ def _result_of(process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: 
     if stopping:
         return record_end(spec, workspace, STATUS_INTERRUPTED, f"interrupted by {stopping}")
     code = process.exitcode
-    how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
-           else f"exited with code {code}")
+    how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exited with code {code}"
     last = last_log_line(spec, workspace)
     error = f"case process {how} without a result{unreadable}" + (f"; last log line: {last}" if last else "")
     log.error("case %s: %s", spec.case_id, error)
