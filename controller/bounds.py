@@ -59,9 +59,13 @@ class CaseBounds:
     def timeout_exceeded(self) -> str:
         return f"exceeded {TIMEOUT_OPTION} {_seconds(self.timeout_s)} s"
 
-    def memory_exceeded(self, peak_bytes: int | None) -> str:
-        peak = f"peak {peak_bytes / MIB:.0f} MiB" if peak_bytes is not None else "peak not measured"
+    def memory_exceeded(self, peak_bytes: int | None = None, *, unmeasured: str = "peak not measured") -> str:
+        """Which memory bound was passed, and by how much when known (``unmeasured`` says why not)."""
+        peak = f"peak {peak_bytes / MIB:.0f} MiB" if peak_bytes is not None else unmeasured
         return f"exceeded {MEMORY_OPTION} {self.memory_mib} MiB ({peak})"
+
+
+UNBOUNDED = CaseBounds()
 
 
 def _seconds(value: float | None) -> str:

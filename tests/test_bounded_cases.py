@@ -181,6 +181,12 @@ def test_bounds_do_not_change_a_case_id_and_travel_with_its_spec(job_dir: Path) 
     assert bounded.to_dict()["bounds"] == {"timeout_s": 1.5, "memory_mib": 512}
     assert CaseSpec.from_dict(json.loads(json.dumps(bounded.to_dict()))) == bounded
     assert CaseSpec.from_dict(free.to_dict()) == free
+    # into the cluster: the SimulationJob carries them to the job controller, which shapes the case Pod with them
+    from controller.simulation.simulation_job import SimulationJob
+
+    job = SimulationJob.from_object(SimulationJob.of_case(bounded, "lab", "ianvs-lab/controller:1").to_manifest())
+    assert job.bounds == bounded.bounds and job.test_case() == bounded
+    assert job.spec_hash == SimulationJob.of_case(free, "lab").spec_hash
 
 
 @pytest.mark.parametrize(

@@ -169,6 +169,9 @@ class JobController:
         self._patch_status(job.name, status_patch(phase=RUNNING, start_time=_now(), observed_spec_hash=job.spec_hash,
                                                   message=""))
         log.info("%s: running case %s (%s)", job.name, case.case_id, case.algorithm)
+        if case.bounds.bounded:  # a case in this process cannot be stopped without stopping the controller
+            log.warning("%s: case bounds apply to case Pods (SimulationJobs with an image); this case runs unbounded",
+                        job.name)
         self.runs += 1
         try:
             job.check_files()
@@ -217,7 +220,7 @@ class JobController:
             core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}").items)
         events = [] if pods else self.api.sanitize_for_serialization(core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={job_name}").items)
-        outcome = case_outcome(current, pods, events)
+        outcome = case_outcome(current, pods, events, job.bounds)
         if not outcome.finished:
             running = f"case Pod of Job {job_name}"
             message = f"{running}: {outcome.message}" if outcome.message else running
