@@ -1,8 +1,8 @@
 """Bounded test cases (``--case-timeout``, ``--case-memory`` and their benchmarking-job keys): real `controller run`
 processes, cases that really overrun their bound, and the others still ranked.
 
-A "hungry" algorithm holds a known amount of resident memory for a while (its hyper-parameters say how much and how
-long); the gated algorithms (tests/conftest.py) hold still until a test lets them go, or forever.
+A "costly" algorithm holds a known amount of resident memory for a while (``add_costly``); the gated algorithms
+hold still until a test lets them go, or forever (both in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from controller.bounds import CaseBounds
 from controller.cli import main
 from controller.config.loader import load_job
 from controller.plan import CaseSpec, build_plan
-from tests.conftest import GATED, edit_yaml, keep_algorithms, started, write
+from tests.conftest import GATED, add_costly, edit_yaml, keep_algorithms, started
 from tests.test_interrupted_cases import Run, run
 
 JOB = "cityscapes-lifelong"
@@ -40,49 +40,6 @@ def results(workspace: Path) -> dict[str, dict[str, Any]]:
 def ranked(workspace: Path) -> list[str]:
     with (workspace / JOB / "rank" / "all_rank.csv").open(newline="") as handle:
         return [row["algorithm"] for row in csv.DictReader(handle)]
-
-
-def add_hungry(job_dir: Path, name: str, mib: int, hold_s: float, **entry: object) -> None:
-    """An algorithm whose training holds ``mib`` MiB resident for ``hold_s`` seconds, then trains majority-class."""
-    write(
-        job_dir / "hungry.py",
-        """
-        import logging
-        import time
-
-        from controller import register
-        from controller.algorithms.majority import MajorityClassSegmenter
-
-
-        @register("Hungry")
-        class Hungry(MajorityClassSegmenter):
-            def __init__(self, mib=0, hold_s=0.0):
-                super().__init__()
-                self.mib, self.hold_s = mib, hold_s
-
-            def train(self, train_data, valid_data=None, **kwargs):
-                # bytes of 1s, not zeros: every page is written, so it is resident (calloc'd zeros may not be)
-                held = b"\\x01" * (self.mib << 20)
-                logging.getLogger("hungry").info("holding %d MiB", len(held) >> 20)
-                time.sleep(self.hold_s)
-                return super().train(train_data, valid_data, **kwargs)
-    """,
-    )
-    majority = (job_dir / "algorithm-majority.yaml").read_text()
-    (job_dir / f"algorithm-{name}.yaml").write_text(
-        majority.replace(
-            "      name: MajorityClassSegmenter",
-            f"      name: Hungry\n      url: ./hungry.py\n      hyperparameters:\n"
-            f"        - mib: {{values: [{mib}]}}\n        - hold_s: {{values: [{hold_s}]}}",
-            1,
-        )
-    )
-    edit_yaml(
-        job_dir / "benchmarkingjob.yaml",
-        lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
-            {"name": name, "url": f"./algorithm-{name}.yaml", **entry}
-        ),
-    )
 
 
 def test_cases_past_case_timeout_fail_with_the_bound_and_the_others_are_ranked(
@@ -106,8 +63,8 @@ def test_cases_past_case_timeout_fail_with_the_bound_and_the_others_are_ranked(
 def test_a_case_over_case_memory_fails_with_its_peak_and_a_case_within_it_is_ok(job_dir: Path, tmp_path: Path) -> None:
     keep_algorithms(job_dir, "majority-class")
     # per algorithm in the job file; the job's own key is the default for the others
-    add_hungry(job_dir, "hungry-400", mib=400, hold_s=20, case_memory=250)
-    add_hungry(job_dir, "hungry-50", mib=50, hold_s=0.5)
+    add_costly(job_dir, "hungry-400", mib=400, hold_s=20, case_memory=250)
+    add_costly(job_dir, "hungry-50", mib=50, hold_s=0.5)
     edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"].__setitem__("case_memory", 250))
     workspace = tmp_path / "ws"
     began = time.monotonic()

@@ -86,9 +86,11 @@ class LifelongLearning(Paradigm):
             self._latest, self._cache = model, {}
             record: dict[str, Any] = {"round": number, "task": task, "train_samples": len(fit),
                                       "validation_samples": len(held_out), "train_seconds": round(seconds, 3)}
+            evaluated = self.evaluate_seconds
             if held_out:
                 record[f"validation_{metric}"] = self.evaluate(model, held_out, ctx).metrics[metric]
             row = [self._evaluate_routed(test_by_task[t], ctx).metrics[metric] for t in tasks]
+            record["evaluate_seconds"] = round(self.evaluate_seconds - evaluated, 3)
             matrix.append(row)
             record["row"] = row
             rounds.append(record)
@@ -110,6 +112,7 @@ class LifelongLearning(Paradigm):
             per_task=per_task,
             per_class=final.per_class_iou(self.class_names),
             rounds=rounds,
+            efficiency=self.efficiency(rounds, final, model),
         )
 
     # ------------------------------------------------------------ helpers
@@ -173,11 +176,11 @@ class LifelongLearning(Paradigm):
         return predictions, scores  # type: ignore[return-value]
 
     def _evaluate_routed(self, samples: Sequence[Sample], ctx: Context):  # type: ignore[no-untyped-def]
-        return evaluate(lambda batch: self._predict_routed(batch, ctx), samples, self.suite)
+        return self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx), samples, self.suite))
 
     def _final_inference(self, test: Sequence[Sample], ctx: Context):  # type: ignore[no-untyped-def]
         counter = [0]
-        evaluation = evaluate(lambda batch: self._predict_routed(batch, ctx, counter), test, self.suite)
+        evaluation = self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx, counter), test, self.suite))
         log.info("final inference: %d samples, %d recognised as unseen and sent to the cloud", len(test), counter[0])
         return evaluation, counter[0]
 

@@ -11,10 +11,16 @@ and by case Pods, so every runtime runs a case in exactly the same way and recor
 
 The previous result is removed before the case starts, so a case whose process dies without a word (SIGKILL,
 power loss) has no result at all, never a stale or half-made one.
+
+What the case cost (``CaseResult.efficiency``) is measured here, so it is measured alike in every runtime: wall and
+CPU time, the peak resident memory of this process's tree (sampled; plus the kernel's high-water mark when the
+process exists for this case alone: `mark_case_process`), the saved model's bytes; the paradigm adds time per
+phase, inference latency and throughput, and the parameter count (docs/efficiency.md).
 """
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 import traceback
@@ -31,6 +37,7 @@ from controller.results import (
     STATUS_FAILED,
     STATUS_INTERRUPTED,
     STATUS_OK,
+    EFFICIENCY_METRICS,
     CaseResult,
     missing_metrics,
     remove_result,
@@ -38,6 +45,7 @@ from controller.results import (
     write_result,
 )
 from controller.runtime.interrupt import Interrupted, signal_name_of
+from controller.runtime.usage import SAMPLE_S, PeakSampler, cpu_seconds, folder_bytes, peak_rss_bytes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,40 @@ Runner = Callable[[CaseSpec, Path], CaseResult]
 """What runs a test case: `run_case`, or a stand-in with its signature (tests, benchmarks)."""
 METRICS_FILE = "metrics.json"
 PROVENANCE_FILE = "provenance.json"
+
+
+_case_process = False
+
+
+def mark_case_process() -> None:
+    """Say that this process exists to run one test case (a case process, a case Pod): its memory high-water mark
+    is then the case's own, not also that of the cases before it in a shared process."""
+    global _case_process
+    _case_process = True
+
+
+class _Cost:
+    """The runtime's share of a case's efficiency: started with the case, finished once when it ends."""
+
+    def __init__(self) -> None:
+        self.clock = time.perf_counter()
+        self.cpu = cpu_seconds()
+        self.sampler = PeakSampler(os.getpid()).start()
+        self.measured: dict[str, float | None] | None = None
+
+    def finish(self, folder: Path, paradigm: dict[str, Any]) -> dict[str, float | None]:
+        if self.measured is None:
+            peak = self.sampler.stop()
+            if _case_process:
+                peak = max(peak, peak_rss_bytes(os.getpid()))
+            saved = folder_bytes(folder / "kb") + folder_bytes(folder / "output" / "model")
+            self.measured = {
+                "wall_time_s": round(time.perf_counter() - self.clock, 3),
+                "cpu_time_s": round(cpu_seconds() - self.cpu, 3),
+                "peak_rss_mib": round(peak / 2**20, 1),
+                "model_bytes": saved or None,
+            }
+        return {name: None for name in EFFICIENCY_METRICS} | paradigm | self.measured
 
 
 def case_dir(workspace: Path, spec: CaseSpec) -> Path:
@@ -60,12 +102,17 @@ def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
     handler = _attach_log(folder / LOG_FILE)
     started = datetime.now().astimezone()
     clock = time.perf_counter()
+    cost = _Cost()
+    paradigm_cost: dict[str, Any] = {}
     ended: dict[str, Any] = {}
     try:
         log.info("case %s: %s (%s) %s", spec.case_id, spec.algorithm, spec.paradigm, spec.hyperparameters)
-        ended["provenance"] = provenance(spec)
+        ended["provenance"] = {**provenance(spec), "measurement": {
+            "process": "case process" if _case_process else "shared with the run and earlier cases",
+            "memory_sample_s": SAMPLE_S}}
         write_json_atomic(folder / PROVENANCE_FILE, ended["provenance"])
         output = _execute(spec, folder)
+        paradigm_cost = output.efficiency
         write_json_atomic(folder / METRICS_FILE, {"metrics": output.metrics, "per_task": output.per_task})
         ended.update(metrics=output.metrics, matrix=output.matrix, per_task=output.per_task,
                      per_class=output.per_class, rounds=output.rounds)
@@ -82,10 +129,13 @@ def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
         name = signal_name_of(exc)
         ended.update(status=STATUS_INTERRUPTED, error=f"interrupted by {name}")
         log.warning("case %s interrupted by %s", spec.case_id, name)
+        ended["efficiency"] = cost.finish(folder, paradigm_cost)
         raise Interrupted(name, [_record(spec, folder, started, clock, ended)]) from None
     finally:
+        cost.finish(folder, paradigm_cost)  # the sampler thread stops whatever ended the case
         logging.getLogger().removeHandler(handler)
         handler.close()
+    ended["efficiency"] = cost.finish(folder, paradigm_cost)
     return _record(spec, folder, started, clock, ended)
 
 

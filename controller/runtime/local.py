@@ -27,7 +27,7 @@ from typing import Callable, Sequence, cast
 from controller.errors import EXIT_INTERRUPTED, ResultError
 from controller.plan import CaseSpec
 from controller.results import STATUS_FAILED, STATUS_INTERRUPTED, CaseResult, read_result, remove_result
-from controller.runtime.case import case_dir, last_log_line, record_end, run_case
+from controller.runtime.case import case_dir, last_log_line, mark_case_process, record_end, run_case
 from controller.runtime.interrupt import Interrupted, interrupt_on_signals, signal_name_of
 from controller.runtime.limits import POLL_S, BoundWatch
 
@@ -47,8 +47,8 @@ def run_cases(
 ) -> list[CaseResult]:
     """Results in the order of `specs`; `progress(done, total, result, reused)` after each case.
 
-    With ``parallel`` > 1, or when a case is bounded, every case runs in a process of its own. Raises `Interrupted` (with the interrupted cases'
-    records) when a signal stops the run."""
+    With ``parallel`` > 1, or when a case is bounded, every case runs in a process of its own. Raises `Interrupted`
+    (with the interrupted cases' records) when a signal stops the run."""
     total = len(specs)
     results, pending = reuse_finished(specs, workspace, resume, progress)
 
@@ -134,6 +134,7 @@ def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, paralle
 
 def _case_process(spec: CaseSpec, workspace: Path) -> None:
     """A case process: run the case; a stopping signal records it as interrupted and ends with exit code 130."""
+    mark_case_process()
     with interrupt_on_signals():
         try:
             run_case(spec, workspace)
