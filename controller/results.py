@@ -36,7 +36,8 @@ STATUS_INTERRUPTED = "interrupted"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED)
 EFFICIENCY_METRICS = (
     "wall_time_s", "train_time_s", "evaluate_time_s", "cpu_time_s", "peak_rss_mib",
-    "model_bytes", "model_parameters", "latency_p50_ms", "latency_p95_ms", "throughput_sps",
+    "peak_gpu_mib", "model_bytes", "model_parameters", "latency_p50_ms", "latency_p95_ms", "throughput_sps",
+    "cloud_samples", "cloud_bytes",
 )
 """What a case cost, measured by the runtime and the paradigm the same way wherever it ran (docs/efficiency.md);
 ranked and selected like metrics. A value nobody could measure is None."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,62 @@ def test_results_of_older_schemas_are_read_without_efficiency_and_written_as_the
     result = read_result(tmp_path)
     assert result is not None and result.efficiency == {}
     assert result.to_dict()["schema_version"] == 3
+
+
+def test_edge_to_cloud_traffic_is_the_samples_recognised_as_unseen_and_their_input_bytes(
+    job_dir: Path, tmp_path: Path
+) -> None:
+    from controller.config.loader import load_job
+    from controller.datasets.index import read_index
+    from tests.conftest import write
+
+    keep_algorithms(job_dir, "majority-class")
+    write(
+        job_dir / "unseen.py",
+        """
+        from controller import register
+
+
+        @register("ZurichToTheCloud")
+        class ZurichToTheCloud:
+            def recognize(self, samples, allocations, known_tasks):
+                return ["zurich" in str(sample.inputs[0]) for sample in samples]
+    """,
+    )
+    algorithm = job_dir / "algorithm-majority.yaml"
+    algorithm.write_text(
+        algorithm.read_text()
+        + "    - type: unseen_sample_recognition\n      name: ZurichToTheCloud\n      url: ./unseen.py\n"
+    )
+    result = _run(job_dir, tmp_path / "ws")["majority-class"]
+    test_index = load_job(job_dir / "benchmarkingjob.yaml").testenv.test_index
+    zurich = [s for s in read_index(test_index) if "zurich" in str(s.inputs[0])]
+    assert zurich, "the tiny dataset has no zurich test samples"
+    assert result["efficiency"]["cloud_samples"] == len(zurich)
+    assert result["efficiency"]["cloud_bytes"] == sum(p.stat().st_size for s in zurich for p in s.inputs)
+    assert result["metrics"]["samples_transfer_ratio"] == pytest.approx(len(zurich) / len(read_index(test_index)))
+
+
+def test_peak_gpu_memory_is_the_largest_on_any_device_since_the_case_began(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No GPU here: a stand-in for torch.cuda, with two devices, checks what is read and reset."""
+    import types
+
+    import controller.runtime.case as case
+
+    resets: list[int] = []
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True,
+        is_initialized=lambda: True,
+        device_count=lambda: 2,
+        reset_peak_memory_stats=resets.append,
+        max_memory_allocated=lambda device: [100, 300][device] * 2**20,
+    )
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    cost = case._Cost()
+    assert resets == [0, 1], "a case must not inherit an earlier case's GPU peak"
+    assert cost.finish(tmp_path, {})["peak_gpu_mib"] == 300
+    monkeypatch.delitem(sys.modules, "torch")
+    assert case._Cost().finish(tmp_path, {})["peak_gpu_mib"] is None  # without torch: empty, and torch not imported
+    assert "torch" not in sys.modules

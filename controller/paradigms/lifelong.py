@@ -44,6 +44,8 @@ class LifelongLearning(Paradigm):
                              f"{self._basemodel.name} has no predict_confidence(data, *, context) method")
         self.kb = KnowledgeBase(context.workspace / "kb")
         self._latest: Any = None
+        self.cloud_samples = self.cloud_bytes = 0
+        """edge -> cloud traffic of the final inference: samples the unseen-sample recognition sent, their bytes"""
         self._cache: dict[str, Any] = {}
 
     def run(self) -> ParadigmOutput:
@@ -112,7 +114,8 @@ class LifelongLearning(Paradigm):
             per_task=per_task,
             per_class=final.per_class_iou(self.class_names),
             rounds=rounds,
-            efficiency=self.efficiency(rounds, final, model),
+            efficiency=self.efficiency(rounds, final, model) | {
+                "cloud_samples": self.cloud_samples, "cloud_bytes": self.cloud_bytes},
         )
 
     # ------------------------------------------------------------ helpers
@@ -146,12 +149,12 @@ class LifelongLearning(Paradigm):
         # unseen samples go to the cloud, whose model is the latest one (allocation None)
         if not uses_confidence(self.unseen):
             unseen = self.unseen.recognize(batch, allocations, self.kb.tasks)
-            counter[0] += sum(bool(flag) for flag in unseen)
+            _count_upload(counter, batch, unseen)
             allocations = [None if flag else a for a, flag in zip(allocations, unseen)]
             return self._predict_allocated(batch, allocations, ctx)[0]
         predictions, confidences = self._predict_allocated(batch, allocations, ctx, confidence=True)
         unseen = self.unseen.recognize(batch, allocations, self.kb.tasks, confidences=confidences)
-        counter[0] += sum(bool(flag) for flag in unseen)
+        _count_upload(counter, batch, unseen)
         latest = self.kb.tasks[-1] if self.kb.tasks else None
         cloud = [i for i, flag in enumerate(unseen) if flag and allocations[i] in self.kb.tasks and allocations[i] != latest]
         if cloud:
@@ -179,10 +182,20 @@ class LifelongLearning(Paradigm):
         return self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx), samples, self.suite))
 
     def _final_inference(self, test: Sequence[Sample], ctx: Context):  # type: ignore[no-untyped-def]
-        counter = [0]
+        counter = [0, 0]  # samples and bytes sent to the cloud
         evaluation = self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx, counter), test, self.suite))
         log.info("final inference: %d samples, %d recognised as unseen and sent to the cloud", len(test), counter[0])
+        self.cloud_samples, self.cloud_bytes = counter
         return evaluation, counter[0]
+
+
+def _count_upload(counter: list[int], batch: Sequence[Sample], unseen: Sequence[bool]) -> None:
+    """Add the samples recognised as unseen to what the edge sends the cloud: their count, and the bytes of their
+    input files (image, depth: what an edge node would upload; labels stay behind)."""
+    for sample, flag in zip(batch, unseen):
+        if flag:
+            counter[0] += 1
+            counter[1] += sum(path.stat().st_size for path in sample.inputs if path.is_file())
 
 
 def _split(samples: list[Sample], ratio: float) -> tuple[list[Sample], list[Sample]]:

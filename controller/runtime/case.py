@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import time
 import traceback
 from datetime import datetime
@@ -74,6 +75,10 @@ class _Cost:
         self.cpu = cpu_seconds()
         self.sampler = PeakSampler(os.getpid()).start()
         self.measured: dict[str, float | None] | None = None
+        cuda = _cuda()
+        if cuda is not None:  # a shared process: an earlier case's peak is not this one's
+            for device in range(cuda.device_count()):
+                cuda.reset_peak_memory_stats(device)
 
     def finish(self, folder: Path, paradigm: dict[str, Any]) -> dict[str, float | None]:
         if self.measured is None:
@@ -85,9 +90,31 @@ class _Cost:
                 "wall_time_s": round(time.perf_counter() - self.clock, 3),
                 "cpu_time_s": round(cpu_seconds() - self.cpu, 3),
                 "peak_rss_mib": round(peak / 2**20, 1),
+                "peak_gpu_mib": _peak_gpu_mib(),
                 "model_bytes": saved or None,
             }
         return {name: None for name in EFFICIENCY_METRICS} | paradigm | self.measured
+
+
+def _cuda() -> Any:
+    """torch.cuda when the case's code has imported torch and used CUDA, else None. Never imports torch itself: a
+    case that does not use it must not pay for it."""
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    try:
+        return cuda if cuda is not None and cuda.is_available() and cuda.is_initialized() else None
+    except Exception:  # noqa: BLE001 - a broken CUDA set-up leaves the value empty, the case's result stands
+        return None
+
+
+def _peak_gpu_mib() -> float | None:
+    """The most tensor memory PyTorch's allocator held on any one GPU during the case (max_memory_allocated: not
+    the CUDA context, not memory of other libraries), or None without CUDA."""
+    cuda = _cuda()
+    if cuda is None:
+        return None
+    peak = max((int(cuda.max_memory_allocated(device)) for device in range(cuda.device_count())), default=0)
+    return round(peak / 2**20, 1)
 
 
 def case_dir(workspace: Path, spec: CaseSpec) -> Path:
