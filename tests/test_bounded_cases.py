@@ -56,6 +56,7 @@ def test_cases_past_case_timeout_fail_with_the_bound_and_the_others_are_ranked(
     for name in GATED:
         assert found[name]["status"] == "failed"
         assert re.fullmatch(r"exceeded --case-timeout 3 s; last log line: .*", found[name]["error"]), found[name]
+        assert 3 < found[name]["efficiency"]["wall_time_s"] < 3 + 1
     assert sorted(ranked(workspace)) == sorted(["majority-class", *GATED])
     assert 2 * 3 <= took < 60, f"two gated cases of 3 s each, one after another (--parallel 1); took {took:.1f}s"
 
@@ -79,6 +80,7 @@ def test_a_case_over_case_memory_fails_with_its_peak_and_a_case_within_it_is_ok(
     assert match, failed["error"]
     # stopped on the way to 400 MiB + the interpreter (~100 MiB): above the bound, never above what it could hold
     assert 250 < int(match.group(1)) <= 400 + 200
+    assert failed["efficiency"]["peak_rss_mib"] == pytest.approx(int(match.group(1)), abs=1)  # its row shows it
     assert sorted(ranked(workspace)) == ["hungry-400", "hungry-50", "majority-class"]
 
 

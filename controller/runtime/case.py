@@ -166,10 +166,15 @@ def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
     return _record(spec, folder, started, clock, ended)
 
 
-def record_end(spec: CaseSpec, workspace: Path, status: str, error: str) -> CaseResult:
-    """Write the result of a case whose own process ended without one (killed, or stopped before it could)."""
+def record_end(spec: CaseSpec, workspace: Path, status: str, error: str,
+               efficiency: dict[str, float | None] | None = None) -> CaseResult:
+    """Write the result of a case whose own process ended without one (killed, or stopped before it could), with
+    what its runtime saw of its cost (``efficiency``), if anything."""
     folder = case_dir(workspace, spec)
-    return _record(spec, folder, None, None, {"status": status, "error": error})
+    ended: dict[str, Any] = {"status": status, "error": error}
+    if efficiency:
+        ended["efficiency"] = {name: None for name in EFFICIENCY_METRICS} | efficiency
+    return _record(spec, folder, None, None, ended)
 
 
 def last_log_line(spec: CaseSpec, workspace: Path) -> str:

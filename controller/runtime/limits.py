@@ -50,6 +50,11 @@ class BoundWatch:
             return self._stop(pids, self.bounds.timeout_exceeded())
         return ""
 
+    def efficiency(self) -> dict[str, float | None]:
+        """The case's cost as seen from outside: its time so far, and its peak memory when that was watched."""
+        peak = round(self.peak_bytes / MIB, 1) if self.bounds.memory_mib is not None else None
+        return {"wall_time_s": round(time.monotonic() - self.started, 3), "peak_rss_mib": peak}
+
     def _stop(self, pids: list[int], reason: str) -> str:
         self.exceeded = reason
         log.error("case process %s: %s; stopping it", self.process.pid, reason)

@@ -124,7 +124,7 @@ def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, paralle
                 done, spec = running.pop(sentinel)
                 done.join()
                 watch = watches.pop(sentinel, None)
-                ended(spec, _result_of(done, spec, workspace, exceeded=watch.exceeded if watch else ""))
+                ended(spec, _result_of(done, spec, workspace, watch=watch))
             for watch in watches.values():
                 watch.check()  # a stopped case's sentinel is ready at the next wait
     except KeyboardInterrupt as exc:
@@ -143,9 +143,9 @@ def _case_process(spec: CaseSpec, workspace: Path) -> None:
 
 
 def _result_of(process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: str = "",
-               exceeded: str = "") -> CaseResult:
+               watch: BoundWatch | None = None) -> CaseResult:
     """The record the case process wrote, or one saying how the process ended without writing it: stopped by the
-    run (``stopping``: the signal), past a bound (``exceeded``: which, and the peak), or on its own."""
+    run (``stopping``: the signal), past a bound (``watch``: which, and the peak), or on its own."""
     try:
         result = read_result(case_dir(workspace, spec))
     except ResultError as exc:
@@ -157,9 +157,10 @@ def _result_of(process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: 
     if stopping:
         return record_end(spec, workspace, STATUS_INTERRUPTED, f"interrupted by {stopping}")
     last = last_log_line(spec, workspace)
-    if exceeded:
-        error = exceeded + (f"; last log line: {last}" if last else "")
-        return record_end(spec, workspace, STATUS_FAILED, error)
+    if watch is not None and watch.exceeded:
+        error = watch.exceeded + (f"; last log line: {last}" if last else "")
+        # what the watch saw is all that is known of the case's cost: its row shows the time and memory it reached
+        return record_end(spec, workspace, STATUS_FAILED, error, efficiency=watch.efficiency())
     code = process.exitcode
     how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
            else f"exited with code {code}")
