@@ -3,11 +3,13 @@ case runner's half (`controller simulation run-case`) against the real control p
 service account. tests/simulation/test_sim_in_cluster.py runs the Pods on the test node."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from controller.bounds import CaseBounds
 from controller.config.loader import load_job
 from controller.plan import CaseSpec, build_plan
 from controller.runtime.case import run_case
@@ -123,6 +125,18 @@ def test_a_case_pod_without_a_plugin_file_fails_its_job_saying_which_is_not_moun
     JobController(controller_api, k8s.namespace, tmp_path).run_once()
     status = _simulation_job(k8s, spec)["status"]
     assert (status["phase"], status["message"]) == ("Failed", written.error)
+
+
+def test_a_bounded_case_gets_a_case_job_with_its_deadline_and_memory_limit(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    """The API server takes the bounds as the case Job's fields (the kubelet enforcing them is its own business)."""
+    spec = dataclasses.replace(specs[0], bounds=CaseBounds(timeout_s=29.5, memory_mib=512))
+    JobAdministrator(k8s.api, k8s.namespace).submit([spec], IMAGE)
+    JobController(controller_api, k8s.namespace, tmp_path).run_once()
+    (case_job,) = _case_jobs(k8s)
+    assert case_job.spec.active_deadline_seconds == 30
+    assert case_job.spec.template.spec.containers[0].resources.limits == {"memory": "512Mi"}
 
 
 def test_deleting_the_simulation_job_garbage_collects_its_case_job(
