@@ -18,7 +18,7 @@ from controller.simulation.case_runner import run_job_case
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
 from controller.simulation.manifests import GROUP, PLURAL, VERSION
-from controller.simulation.simulation_job import job_name
+from controller.simulation.simulation_job import SimulationJob, job_name, status_patch
 from infra.fixtures import K8s, poll
 from tests.simulation.conftest import watching
 
@@ -137,6 +137,21 @@ def test_a_bounded_case_gets_a_case_job_with_its_deadline_and_memory_limit(
     (case_job,) = _case_jobs(k8s)
     assert case_job.spec.active_deadline_seconds == 30
     assert case_job.spec.template.spec.containers[0].resources.limits == {"memory": "512Mi"}
+
+
+def test_a_failed_case_submitted_again_under_other_bounds_runs_again_under_them(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec]
+) -> None:
+    admin = JobAdministrator(k8s.api, k8s.namespace)
+    tight = dataclasses.replace(specs[0], bounds=CaseBounds(timeout_s=1))
+    admin.submit([tight], IMAGE)
+    failed = status_patch(phase="Failed", observed_spec_hash=SimulationJob.of_case(tight, k8s.namespace).spec_hash,
+                          message="exceeded --case-timeout 1 s")
+    k8s.custom.patch_namespaced_custom_object_status(GROUP, VERSION, k8s.namespace, PLURAL, job_name(tight), failed)
+    admin.submit([dataclasses.replace(tight, bounds=CaseBounds(timeout_s=600))], IMAGE)
+    job = SimulationJob.from_object(_simulation_job(k8s, tight))
+    assert job.bounds == CaseBounds(timeout_s=600)
+    assert job.status.phase == "Pending"
 
 
 def test_deleting_the_simulation_job_garbage_collects_its_case_job(
