@@ -117,12 +117,15 @@ def started(gate: Path, count: int) -> list[int]:
 
 
 def add_costly(job_dir: Path, name: str, *, mib: int = 0, hold_s: float = 0.0, spin_s: float = 0.0,
-               predict_ms: float = 0.0, **entry: object) -> None:
+               predict_ms: float = 0.0, child_mib: int = 0, **entry: object) -> None:
     """Add algorithm ``name`` to the job: majority-class at a known cost. Each training round holds ``mib`` MiB
-    resident for ``hold_s`` seconds and burns ``spin_s`` seconds of CPU; each predicted sample takes ``predict_ms``
-    more. ``entry``: more keys of its benchmarking-job entry (e.g. case_memory)."""
+    resident for ``hold_s`` seconds, burns ``spin_s`` seconds of CPU and runs a child process that touches
+    ``child_mib`` MiB and exits at once; each predicted sample takes ``predict_ms`` more. ``entry``: more keys of
+    its benchmarking-job entry (e.g. case_memory)."""
     write(job_dir / "costly.py", """
         import logging
+        import subprocess
+        import sys
         import time
 
         from controller import register
@@ -131,9 +134,10 @@ def add_costly(job_dir: Path, name: str, *, mib: int = 0, hold_s: float = 0.0, s
 
         @register("Costly")
         class Costly(MajorityClassSegmenter):
-            def __init__(self, mib=0, hold_s=0.0, spin_s=0.0, predict_ms=0.0):
+            def __init__(self, mib=0, hold_s=0.0, spin_s=0.0, predict_ms=0.0, child_mib=0):
                 super().__init__()
                 self.mib, self.hold_s, self.spin_s, self.predict_ms = mib, hold_s, spin_s, predict_ms
+                self.child_mib = child_mib
 
             def train(self, train_data, valid_data=None, **kwargs):
                 # bytes of 1s, not zeros: every page is written, so it is resident (calloc'd zeros may not be)
@@ -143,6 +147,8 @@ def add_costly(job_dir: Path, name: str, *, mib: int = 0, hold_s: float = 0.0, s
                 began = time.process_time()
                 while time.process_time() - began < self.spin_s:
                     pass
+                if self.child_mib:
+                    subprocess.run([sys.executable, "-c", f"b'1' * ({self.child_mib} << 20)"], check=True)
                 return super().train(train_data, valid_data, **kwargs)
 
             def predict(self, data, **kwargs):
@@ -151,7 +157,8 @@ def add_costly(job_dir: Path, name: str, *, mib: int = 0, hold_s: float = 0.0, s
     """)
     majority = (job_dir / "algorithm-majority.yaml").read_text()
     hyperparameters = "".join(f"        - {key}: {{values: [{value}]}}\n" for key, value in
-                              (("mib", mib), ("hold_s", hold_s), ("spin_s", spin_s), ("predict_ms", predict_ms)))
+                              (("mib", mib), ("hold_s", hold_s), ("spin_s", spin_s), ("predict_ms", predict_ms),
+                               ("child_mib", child_mib)))
     costly = f"      name: Costly\n      url: ./costly.py\n      hyperparameters:\n{hyperparameters}"
     changed = re.sub(r"^      name: MajorityClassSegmenter\b.*\n", costly, majority, count=1, flags=re.M)
     assert changed != majority, "algorithm-majority.yaml no longer names MajorityClassSegmenter"

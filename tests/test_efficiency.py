@@ -62,11 +62,13 @@ def test_inference_latency_and_throughput_match_a_model_of_known_speed(job_dir: 
 def test_peak_memory_of_a_case_process_is_what_it_held(job_dir: Path, tmp_path: Path) -> None:
     keep_algorithms(job_dir, "majority-class")
     add_costly(job_dir, "holds-300", mib=300, hold_s=0.3)
+    add_costly(job_dir, "child-300", child_mib=300)  # held by a child process that lives a moment: the tree counts
     found = _run(job_dir, tmp_path / "ws", "--parallel", "2")  # each case in a process of its own
     held = found["holds-300"]
     assert held["provenance"]["measurement"]["process"] == "case process"
-    # 300 MiB held, plus an interpreter with numpy and the case (~60 MiB here)
+    # 300 MiB held, plus an interpreter with numpy and the case (~55 MiB here)
     assert 300 <= held["efficiency"]["peak_rss_mib"] <= 300 + 150
+    assert 300 <= found["child-300"]["efficiency"]["peak_rss_mib"] <= 300 + 150
     assert found["majority-class"]["efficiency"]["peak_rss_mib"] < 150
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import resource
 import sys
 import time
 import traceback
@@ -83,8 +84,9 @@ class _Cost:
     def finish(self, folder: Path, paradigm: dict[str, Any]) -> dict[str, float | None]:
         if self.measured is None:
             peak = self.sampler.stop()
-            if _case_process:
-                peak = max(peak, peak_rss_bytes(os.getpid()))
+            if _case_process:  # this process and its ended children exist for the case alone: their marks count
+                children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
+                peak = max(peak, peak_rss_bytes(os.getpid()), children)
             saved = folder_bytes(folder / "kb") + folder_bytes(folder / "output" / "model")
             self.measured = {
                 "wall_time_s": round(time.perf_counter() - self.clock, 3),

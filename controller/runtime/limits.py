@@ -2,7 +2,7 @@
 
 From outside, not in the case process: a case stuck in native code (holding the GIL, or in a system call) cannot
 be trusted to stop itself, while a parent that samples and kills always can. Every `POLL_S` the run reads the case
-process tree's resident memory (controller/runtime/usage.py) and the case process's own high-water mark, and
+process tree's resident memory (controller/runtime/usage.py) and each of its processes' high-water mark, and
 stops the tree with SIGKILL as soon as either bound is passed: no grace, since a case over its memory bound keeps
 growing while it is asked nicely, and a case over its time has had its time.
 """
@@ -43,7 +43,9 @@ class BoundWatch:
             return self.exceeded
         pids = process_tree(self.process.pid)
         if self.bounds.memory_mib is not None:
-            self.peak_bytes = max(self.peak_bytes, tree_rss_bytes(pids), peak_rss_bytes(self.process.pid))
+            # the tree now, or any one process's own high-water mark: a worker's spike between samples counts too
+            highest = max(peak_rss_bytes(pid) for pid in pids)
+            self.peak_bytes = max(self.peak_bytes, tree_rss_bytes(pids), highest)
             if self.peak_bytes > self.bounds.memory_mib * MIB:
                 return self._stop(pids, self.bounds.memory_exceeded(self.peak_bytes))
         if self.bounds.timeout_s is not None and time.monotonic() - self.started > self.bounds.timeout_s:
