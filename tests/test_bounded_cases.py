@@ -103,6 +103,20 @@ def test_a_bounded_case_killed_from_outside_is_a_failed_result_with_parallel_1(
     assert sum(r["status"] == "ok" for r in found.values()) == 2
 
 
+def test_ctrl_c_stops_a_bounded_run_and_records_its_running_case_as_interrupted(
+    gated_job: Path, gate: Path, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    (gate / "hold").touch()
+    stopped = Run(gated_job, workspace, gate, "--case-memory", "4096")  # watched, polled every 0.1 s
+    started(gate, 1)
+    os.killpg(stopped.process.pid, signal.SIGINT)
+    code, stderr = stopped.finish(timeout_s=60)
+    assert code == 130, stderr
+    interrupted = [r for r in results(workspace).values() if r["status"] != "ok"]
+    assert [(r["status"], r["error"]) for r in interrupted] == [("interrupted", "interrupted by SIGINT")]
+
+
 # ------------------------------------------------------------------------------------------ where bounds come from
 
 
@@ -209,9 +223,7 @@ def test_memory_of_the_whole_process_tree_counts_and_stopping_a_case_stops_its_c
     from controller.runtime.limits import POLL_S, BoundWatch
 
     pid_file = tmp_path / "child.pid"
-    process = multiprocessing.get_context("spawn").Process(
-        target=_parent_of_a_hungry_child, args=(str(pid_file), 200)
-    )
+    process = multiprocessing.get_context("spawn").Process(target=_parent_of_a_hungry_child, args=(str(pid_file), 200))
     process.start()
     watch = BoundWatch(process, CaseBounds(memory_mib=150, timeout_s=30))
     while not watch.check():
