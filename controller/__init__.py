@@ -7,8 +7,8 @@ The public plugin API is deliberately tiny and import-cheap (no numpy, no torch)
     @register("MyModel")
     class MyModel: ...
 """
-from controller.plugins.registry import register
 from controller.plugins.context import Context
+from controller.plugins.registry import register
 
 __version__ = "0.1.0"
 __all__ = ["register", "Context", "__version__"]

@@ -11,13 +11,21 @@ import argparse
 import logging
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any
 
 from controller import __version__
 from controller.cliargs import positive_float
 from controller.cliargs import positive_int as _positive_int
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_INTERRUPTED, EXIT_OK, IanvsLabError
+
+if TYPE_CHECKING:  # the commands import what they need when they run: `controller --help` stays fast
+    from controller.config.loader import JobConfig
+    from controller.plan import CaseSpec
+    from controller.results import CaseResult
+    from controller.runtime.interrupt import Interrupted
+    from controller.runtime.local import Progress
 
 log = logging.getLogger("controller.cli")
 # INFO lines of these loggers (and their children) reach the console without -v; the rest goes to case logs.
@@ -172,7 +180,7 @@ def _run(job: Path, args: argparse.Namespace) -> int:
 
     ended: list[str] = []
 
-    def on_case(done: int, total: int, result, reused: bool) -> None:  # type: ignore[no-untyped-def]
+    def on_case(done: int, total: int, result: CaseResult, reused: bool) -> None:
         ended.append(result.case_id)
         status = "reused" if reused else result.status
         headline = ", ".join(f"{k}={v:.4f}" for k, v in list(result.metrics.items())[:3] if isinstance(v, float))
@@ -194,7 +202,7 @@ def _run(job: Path, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_cases(specs, root: Path, args: argparse.Namespace, on_case):  # type: ignore[no-untyped-def]
+def _run_cases(specs: Sequence[CaseSpec], root: Path, args: argparse.Namespace, on_case: Progress) -> list[CaseResult]:
     """Run the cases on the runtime ``args`` names; the results in the order of ``specs``."""
     from controller.runtime.local import run_cases
 
@@ -220,7 +228,7 @@ def _run_cases(specs, root: Path, args: argparse.Namespace, on_case):  # type: i
     return results
 
 
-def _interrupted_message(stopped, args: argparse.Namespace, ended: int, total: int) -> str:  # type: ignore[no-untyped-def]
+def _interrupted_message(stopped: Interrupted, args: argparse.Namespace, ended: int, total: int) -> str:
     """What a stopped run says: which test cases it interrupted, how many ended, and the command that goes on."""
     cases = [r for r in stopped.cases if r.status == "interrupted"]
     if cases:
@@ -247,7 +255,7 @@ def _report(job: Path, workspace: Path | None) -> int:
     return EXIT_OK
 
 
-def _publish(config, root: Path) -> None:  # type: ignore[no-untyped-def]
+def _publish(config: JobConfig, root: Path) -> None:
     """Leaderboard (CSV, markdown, printed table) and the HTML report for every stored result."""
     from controller.report.publish import publish
 
@@ -257,7 +265,7 @@ def _publish(config, root: Path) -> None:  # type: ignore[no-untyped-def]
     print(f"report:      {paths.html}")
 
 
-def _hp_text(hyperparameters: dict) -> str:  # type: ignore[type-arg]
+def _hp_text(hyperparameters: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in hyperparameters.items()) or "no hyper-parameters"
 
 

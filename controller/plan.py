@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from controller.bounds import CaseBounds
 from controller.config.loader import JobConfig, MetricSpec, ResolvedAlgorithm, ResolvedTestEnv
@@ -83,7 +83,7 @@ class CaseSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CaseSpec":
+    def from_dict(cls, data: dict[str, Any]) -> CaseSpec:
         env = dict(data["testenv"])
         env["metrics"] = tuple(MetricSpec(**m) for m in env["metrics"])
         env["model_metric"] = MetricSpec(**env["model_metric"]) if env.get("model_metric") else None
@@ -223,6 +223,14 @@ def _with_id(spec: CaseSpec) -> CaseSpec:
     from dataclasses import replace
 
     return replace(spec, case_id=config_hash(spec)[:ID_LENGTH])
+
+
+@overload
+def _content_ref(url: str) -> str: ...
+@overload
+def _content_ref(url: None) -> None: ...
+@overload
+def _content_ref(url: str | None) -> str | None: ...
 
 
 def _content_ref(url: str | None) -> str | None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from controller import fsio
 from controller.errors import ResultError
@@ -51,15 +52,16 @@ class AccuracyMatrix:
 
     ``values[i][j]``: metric on task j's test split after training round i+1 (rows = rounds 1..T).
     ``baseline[j]``: metric on task j before any training (b-bar in GEM), used for FWT.
+    A value read back from JSON is None where the metric was NaN (written as null).
     """
 
     metric: str
     tasks: list[str]
-    values: list[list[float]]
-    baseline: list[float]
+    values: Sequence[Sequence[float | None]]
+    baseline: Sequence[float | None]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AccuracyMatrix":
+    def from_dict(cls, data: dict[str, Any]) -> AccuracyMatrix:
         return cls(
             metric=data["metric"],
             tasks=list(data["tasks"]),
@@ -117,10 +119,11 @@ class CaseResult:
         return missing_metrics(self.metrics, self.matrix is not None, wanted)
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        data: dict[str, Any] = _jsonable(asdict(self))
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CaseResult":
+    def from_dict(cls, data: dict[str, Any]) -> CaseResult:
         """The record in ``data``; ValueError when it is not one of an ended case (see ``problem``)."""
         version = data.get("schema_version")
         if version != SCHEMA_VERSION and version not in _OLDER_SCHEMAS:

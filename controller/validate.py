@@ -9,11 +9,15 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.config.loader import JobConfig
 from controller.config.paths import is_dotted_module
 from controller.errors import ConfigError
 from controller.plugins.loader import accepted_parameters, load_plugin, scan_names, scan_parameters
+
+if TYPE_CHECKING:
+    from controller.datasets.index import Sample
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +92,7 @@ def check_data(config: JobConfig) -> DataSummary:
     return DataSummary(len(train), len(test))
 
 
-def _warn_test_cities(samples: list, which: str, index: Path) -> None:  # type: ignore[type-arg]
+def _warn_test_cities(samples: list[Sample], which: str, index: Path) -> None:
     """Official Cityscapes test-split cities have dummy public labels: scores on them mean nothing."""
     from collections import Counter
 

@@ -7,9 +7,11 @@
 #   make testenv-node-up  opt-in: a kubelet + its own containerd that run Pods (needs testenv-up and the images;
 #                         docs/testenv-node.md)
 #   make testenv-node-down  stop the node only (testenv-down stops it too)
+#   make ci-cold          CI as a new machine runs it: .ci/run in a throw-away clone of HEAD with empty caches;
+#                         CI_COLD_ARGS=--remove-images also deletes (so rebuilds) the ianvs-lab/* Docker images
 # `make test` needs none of these: the pytest fixtures bring everything up (and the control plane down) themselves.
 
-.PHONY: testenv-build testenv-up testenv-down testenv-status testenv-images testenv-node-up testenv-node-down
+.PHONY: testenv-build testenv-up testenv-down testenv-status testenv-images testenv-node-up testenv-node-down ci-cold
 
 testenv-build:
 	scripts/testenv build
@@ -32,3 +34,6 @@ testenv-node-up:
 
 testenv-node-down:
 	scripts/testenv node-down
+
+ci-cold:
+	scripts/ci-cold $(CI_COLD_ARGS)

@@ -6,8 +6,8 @@ import re
 import shutil
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml

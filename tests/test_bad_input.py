@@ -1,8 +1,8 @@
 """Bad input: one specific line on stderr, exit code 2, and no leaderboard row (issue 2, point 10)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest

@@ -35,5 +35,7 @@ def _box_blur(image: np.ndarray, radius: int) -> np.ndarray:
     padded = np.pad(image, ((radius + 1, radius), (radius + 1, radius), (0, 0)), mode="edge")
     integral = padded.cumsum(0).cumsum(1)
     size = 2 * radius + 1
-    total = integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size] + integral[:-size, :-size]
+    total: np.ndarray = (  # numpy's stubs type this arithmetic on dtype[Any] arrays as Any
+        integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size] + integral[:-size, :-size]
+    )
     return (total / (size * size)).astype(np.float32)

@@ -5,8 +5,8 @@ The floor any learned segmentation model must clear; shipped so that the leaderb
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -8,8 +8,8 @@ be able to show. Deterministic under the case seed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -127,7 +127,8 @@ class PixelSoftmaxSegmenter:
             return np.zeros((height, width), np.uint8)
         x = (feats.reshape(-1, count) - self.mean) / self.std
         logits = x @ self.weights + self.bias
-        return logits.argmax(axis=1).astype(np.uint8).reshape(height, width)
+        labels: np.ndarray = logits.argmax(axis=1)  # numpy's stubs type argmax(axis=...) as Any
+        return labels.astype(np.uint8).reshape(height, width)
 
     def num_parameters(self) -> int:
         """Learned weights and biases (the feature normalisation statistics are not learned); 0 untrained."""
@@ -139,6 +140,7 @@ class PixelSoftmaxSegmenter:
         path = Path(model_path).with_suffix(".npz")
         if self.weights is None:
             raise ValueError("cannot save an untrained PixelSoftmaxSegmenter")
+        assert self.bias is not None and self.mean is not None and self.std is not None  # set with the weights
         path.parent.mkdir(parents=True, exist_ok=True)
         with fsio.atomic_file(path) as handle:
             np.savez(handle, weights=self.weights, bias=self.bias, mean=self.mean, std=self.std,

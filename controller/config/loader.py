@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from controller.bounds import CaseBounds
 from controller.config.models import (
@@ -238,7 +239,7 @@ def _from_validation(doc: YamlDocument, root: str, exc: ValidationError) -> Conf
     return doc.error(keypath, message)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "missing":
         return "missing required key"

@@ -153,7 +153,7 @@ class TestEnv(Section):
     class_names: list[str] | None = None
 
     @model_validator(mode="after")
-    def _class_names_match(self) -> "TestEnv":
+    def _class_names_match(self) -> TestEnv:
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise ValueError(
                 f"class_names has {len(self.class_names)} names but num_classes is {self.num_classes}"
@@ -224,7 +224,7 @@ class Algorithm(Section):
         return value
 
     @model_validator(mode="after")
-    def _modules_fit_paradigm(self) -> "Algorithm":
+    def _modules_fit_paradigm(self) -> Algorithm:
         types = [m.type for m in self.modules]
         if types.count("basemodel") != 1:
             raise ValueError(f"exactly one module of type 'basemodel' is required, found {types.count('basemodel')}")

@@ -94,7 +94,7 @@ class Catalog:
         return sorted(self.entries)
 
     @classmethod
-    def load(cls, user: Path | None = None, *, include_user: bool = True) -> "Catalog":
+    def load(cls, user: Path | None = None, *, include_user: bool = True) -> Catalog:
         """Built-in catalog merged with the user catalog (see the module doc)."""
         raw: dict[str, dict[str, Any]] = {}
         origins: dict[str, str] = {}

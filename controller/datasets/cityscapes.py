@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # numpy is imported by the functions that need it: `validate` stays fast
@@ -130,7 +130,8 @@ def labelids_to_trainids(arr: np.ndarray) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"labelids_to_trainids expects an integer array, got dtype {arr.dtype}")
     if arr.dtype == np.uint8:
-        return _lut()[arr]
+        mapped: np.ndarray = _lut()[arr]  # numpy's stubs type indexing by an array as Any
+        return mapped
     out = np.full(arr.shape, IGNORE_TRAIN_ID, dtype=np.uint8)
     inside = (arr >= 0) & (arr <= 255)
     out[inside] = _lut()[arr[inside]]

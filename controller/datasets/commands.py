@@ -19,6 +19,7 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.cliargs import non_negative_int as _non_negative_int
 from controller.cliargs import positive_float as _positive_float
@@ -26,6 +27,10 @@ from controller.cliargs import positive_int as _positive_int
 from controller.cliargs import size as _size
 from controller.datasets.index import TEST_INDEX, TRAIN_INDEX
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_OK, DatasetError
+
+if TYPE_CHECKING:  # imported by the commands that need them: `controller --help` stays fast
+    from controller.datasets.cache import DataCache
+    from controller.datasets.catalog import Catalog
 
 log = logging.getLogger("controller.cli")
 
@@ -41,7 +46,7 @@ def _byte_count(text: str) -> int:
     return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " "))
 
 
-def add_dataset_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_dataset_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dataset = commands.add_parser("dataset", help="dataset tools: pull, list, verify, index, info, rm, synth")
     actions = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -149,13 +154,13 @@ def run_dataset_command(args: argparse.Namespace) -> int:
     return handler(args) if handler else EXIT_BAD_INPUT
 
 
-def _cache(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _cache(args: argparse.Namespace) -> DataCache:
     from controller.datasets.cache import DataCache
 
     return DataCache(args.cache.absolute() if args.cache else None)
 
 
-def _catalog(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _catalog(args: argparse.Namespace) -> Catalog:
     from controller.datasets.catalog import Catalog
 
     return Catalog.load(args.catalog)
@@ -246,7 +251,7 @@ def _verify_folder(folder: Path) -> list[str]:
     return verify_manifest(folder)
 
 
-def _verify_entry(cache, name: str) -> tuple[list[str], int]:  # type: ignore[no-untyped-def]
+def _verify_entry(cache: DataCache, name: str) -> tuple[list[str], int]:
     from controller.datasets.download import sha256_of
     from controller.datasets.progress import make_progress
 
@@ -332,7 +337,7 @@ def _info(args: argparse.Namespace) -> int:
         lines += [("name", entry.name), ("title", entry.title), ("catalog", entry.origin)]
         lines.append(("url", redact_url(entry.url) if entry.url else "(none: see login)"))
         for f in entry.files:
-            size = human_bytes(f.size or f.approx_size) if (f.size or f.approx_size) else "?"
+            size = human_bytes(known) if (known := f.size or f.approx_size) else "?"
             lines.append(("file", f"{f.file} ({size}{', sha256 ' + f.sha256 if f.sha256 else ''})"))
         lines += [("sha256", entry.sha256 or "(not published)"), ("layout", entry.layout or "(detected)")]
         if entry.download_size:

@@ -95,7 +95,7 @@ class Downloaded:
 # --- hashing ------------------------------------------------------------------------------------
 
 
-def file_sha256(path: Path, limit: int | None = None, progress: Progress | None = None) -> "hashlib._Hash":
+def file_sha256(path: Path, limit: int | None = None, progress: Progress | None = None) -> hashlib._Hash:
     """sha256 object over the first ``limit`` bytes of ``path`` (all when None), read in 1 MiB steps."""
     digest = hashlib.sha256()
     buf = bytearray(CHUNK)
@@ -328,7 +328,7 @@ class _Downloader:
         if total is not None and self.have() < total:
             raise _Retry(f"connection closed after {human_bytes(self.have())} of {human_bytes(total)}")
 
-    def check_response(self, response: "requests.Response", have: int) -> int | None:
+    def check_response(self, response: requests.Response, have: int) -> int | None:
         """Validate status and headers; return the offset the body starts at (None: already complete)."""
         status = response.status_code
         if status == 416 and have:
@@ -384,7 +384,7 @@ class _Downloader:
         }.get(status, "the server refused the request")
         return f"{self.source.display}: HTTP {status} {self.redactor.scrub(reason or '')}: {hint}"
 
-    def stream(self, response: "requests.Response", start: int) -> None:
+    def stream(self, response: requests.Response, start: int) -> None:
         import requests
         import urllib3.exceptions
 

@@ -405,7 +405,9 @@ def _members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         if member is None:
             return
         yield member
-        tf.members = []  # type: ignore[attr-defined]  # stream mode keeps every TarInfo otherwise: memory would grow with the entry count
+        # stream mode keeps every TarInfo otherwise: memory would grow with the entry count. The ignore: typeshed
+        # does not declare TarFile.members, an attribute tarfile sets in __init__ but does not document
+        tf.members = []  # type: ignore[attr-defined]
 
 
 def extract_archive(archive: Path, dest: Path, limits: ExtractLimits | None = None) -> ExtractStats:

@@ -130,7 +130,8 @@ class Sample:
         column number outside the line.
         """
         if name in ("city", "folder", "domain"):
-            return getattr(self, name)
+            value: str | None = getattr(self, name)
+            return value
         column = parse_column_attribute(name)
         tokens = self.tokens or tuple(str(p) for p in (*self.inputs, self.label))
         if not -len(tokens) <= column < len(tokens):

@@ -16,10 +16,12 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
+_E = TypeVar("_E", bound=BaseException)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         todo += [w for w in wrapped if isinstance(w, BaseException)]
 
 
-def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseException | None:
+def _first(chain: list[BaseException], *types: type[_E]) -> _E | None:
     return next((e for e in chain if isinstance(e, types)), None)
 
 

@@ -201,7 +201,10 @@ def _identity_matches(marker: Marker, plan: Plan) -> bool:
         return False
     by_file = {p.file: p for p in marker.parts}
     if all(p.sha256 for p in plan.parts):
-        return all(p.file in by_file and by_file[p.file].sha256 == p.sha256.lower() for p in plan.parts)  # type: ignore[union-attr]
+        return all(
+            p.sha256 is not None and p.file in by_file and by_file[p.file].sha256 == p.sha256.lower()
+            for p in plan.parts
+        )
     if marker.source != plan.display:
         return False
     return all(

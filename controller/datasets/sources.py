@@ -337,7 +337,7 @@ def presign(source: Source, redactor: Redactor) -> str:
         redactor.add(frozen.access_key, frozen.secret_key, frozen.token)
         options["signature_version"] = "s3v4"
     try:
-        client = session.client("s3", endpoint_url=settings.endpoint, config=Config(**options))  # type: ignore[arg-type]
+        client = session.client("s3", endpoint_url=settings.endpoint, config=Config(**options))
         url = client.generate_presigned_url(
             "get_object", Params={"Bucket": source.bucket, "Key": source.key}, ExpiresIn=PRESIGN_SECONDS
         )

@@ -245,12 +245,13 @@ class _Canvas:
 
     def box(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
         """Mask of the pixel box [x0, x1) x [y0, y1), rounded, clipped to the image."""
-        return (
+        mask: np.ndarray = (  # xx and yy come from np.mgrid, which numpy's stubs type as Any
             (self.xx >= round(x0))
             & (self.xx < max(round(x1), round(x0) + 1))
             & (self.yy >= round(y0))
             & (self.yy < max(round(y1), round(y0) + 1))
         )
+        return mask
 
 
 @dataclass
@@ -308,10 +309,10 @@ def _draw_ground(c: _Canvas, road: _Road) -> None:
     c.paint(below & (c.xx >= left) & (c.xx < right), "road", ground_disp)
 
 
-def _objects(c: _Canvas, rng: np.random.Generator, road: _Road) -> list[tuple[float, str, tuple]]:
+def _objects(c: _Canvas, rng: np.random.Generator, road: _Road) -> list[tuple[float, str, tuple[Any, ...]]]:
     """Random cars, persons and poles as (foot row, kind, parameters); drawn far to near."""
     h, span = road.horizon, c.h - road.horizon
-    items: list[tuple[float, str, tuple]] = []
+    items: list[tuple[float, str, tuple[Any, ...]]] = []
     for _ in range(int(rng.integers(1, 4))):
         items.append((h + rng.uniform(0.3, 0.9) * span, "car", (rng.uniform(0.1, 0.9), rng.uniform(0.5, 0.65))))
     for _ in range(int(rng.integers(1, 4))):
@@ -321,7 +322,7 @@ def _objects(c: _Canvas, rng: np.random.Generator, road: _Road) -> list[tuple[fl
     return sorted(items, key=lambda item: item[0])
 
 
-def _draw_object(c: _Canvas, road: _Road, foot: float, kind: str, params: tuple) -> None:
+def _draw_object(c: _Canvas, road: _Road, foot: float, kind: str, params: tuple[Any, ...]) -> None:
     t = (foot - road.horizon) / (c.h - road.horizon)
     disp = DISPARITY_PER_ROW * (foot - road.horizon)
     outer_l, left, right, outer_r = (float(v) for v in road.edges(foot, c.h))
@@ -413,7 +414,7 @@ def render(rng: np.random.Generator, style: DomainStyle, scene: Scene) -> np.nda
     lut = np.zeros((256, 3), dtype=np.float32)
     for name, colour in style.palette.items():
         lut[_ID[name]] = colour
-    img = lut[label] * scene.shade[..., None]
+    img: np.ndarray = lut[label] * scene.shade[..., None]  # numpy's stubs type indexing by an array as Any
     window_on = scene.window.copy()
     if style.window_fraction < 1.0:
         # light whole windows, not single pixels: one draw per 4x4 cell

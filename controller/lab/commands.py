@@ -22,7 +22,7 @@ log = logging.getLogger("controller.cli")
 progress = logging.getLogger("controller.progress")
 
 
-def add_lab_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_lab_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from controller.lab.runner import REPO
 
     lab = commands.add_parser("lab", help="the lab: check hosts and build it with this repository's Ansible playbooks")

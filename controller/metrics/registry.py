@@ -181,7 +181,7 @@ class FunctionMetric:
         if not callable(func):
             raise TypeError(f"FunctionMetric needs a callable, got {type(func).__name__}")
         self.func = func
-        self.name = name or getattr(func, "__name__", repr(func))
+        self.name: str = name if name else getattr(func, "__name__", repr(func))
         self.kwargs = kwargs
         self._true: list[Any] = []
         self._pred: list[Any] = []

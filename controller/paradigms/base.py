@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -44,7 +45,14 @@ class Paradigm:
 
     # ------------------------------------------------------------ plugins
 
-    def _module(self, type_: str, *, required: bool = False, default: str | None = None) -> Any | None:
+    @overload
+    def _module(self, type_: str, *, required: Literal[True]) -> ModuleSpec: ...
+    @overload
+    def _module(self, type_: str, *, required: bool = False, default: str) -> ModuleSpec: ...
+    @overload
+    def _module(self, type_: str, *, required: bool = False, default: None = None) -> ModuleSpec | None: ...
+
+    def _module(self, type_: str, *, required: bool = False, default: str | None = None) -> ModuleSpec | None:
         module = self.spec.module(type_)
         if module is None:
             if required:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,9 @@ class MetricSuite:
             if metric.url:
                 out[metric.name] = FunctionMetric(load_plugin(metric.url, metric.name))
             else:
-                out[metric.name] = get_builtin(metric.name).make(self.num_classes, self.ignore_index)
+                make = get_builtin(metric.name).make
+                assert make is not None  # a "sample" built-in always has one (BuiltinMetric.__post_init__)
+                out[metric.name] = make(self.num_classes, self.ignore_index)
         return out
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from controller.results import write_json_atomic
 
@@ -70,7 +71,8 @@ class KnowledgeBase:
 
     @classmethod
     def read_index(cls, root: Path) -> dict[str, Any]:
-        return json.loads((root / "index.json").read_text())
+        index: dict[str, Any] = json.loads((root / "index.json").read_text())
+        return index
 
 
 def _safe(name: str) -> str:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -22,9 +23,10 @@ from controller.datasets.index import Sample
 from controller.metrics.lifelong import LifelongInfo
 from controller.metrics.registry import get_builtin
 from controller.paradigms.base import Paradigm, ParadigmOutput, scalar_metrics
-from controller.paradigms.evaluation import evaluate
+from controller.paradigms.evaluation import Evaluation, evaluate
 from controller.paradigms.knowledge_base import KnowledgeBase
 from controller.paradigms.tasks import learns, uses_confidence
+from controller.plan import CaseSpec
 from controller.plugins.context import Context
 from controller.plugins.loader import load_plugin
 from controller.results import AccuracyMatrix
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class LifelongLearning(Paradigm):
-    def __init__(self, spec, context) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: CaseSpec, context: Context) -> None:
         super().__init__(spec, context)
         self.task_definition = self.instantiate(self._module("task_definition", default="TaskDefinitionByAttribute"))
         self.task_allocation = self.instantiate(self._module("task_allocation", default="TaskAllocationByAttribute"))
@@ -103,11 +105,13 @@ class LifelongLearning(Paradigm):
         info = LifelongInfo(R=matrix, baseline=baseline, tasks=list(tasks), transferred=transferred, inferred=len(test))
         metrics = scalar_metrics(final.metrics)
         for spec in self.suite.system_metrics():
-            value = get_builtin(spec.name).compute(info)
+            compute = get_builtin(spec.name).compute
+            assert compute is not None  # a "system" built-in always has one (BuiltinMetric.__post_init__)
+            value = compute(info)
             if isinstance(value, (list, tuple, np.ndarray)):
                 continue  # matrices live in result.matrix, never in a scalar column
             metrics[spec.name] = value
-        per_task = {t: {metric: matrix[-1][j]} for j, t in enumerate(tasks)}
+        per_task: dict[str, dict[str, float | None]] = {t: {metric: matrix[-1][j]} for j, t in enumerate(tasks)}
         return ParadigmOutput(
             metrics=metrics,
             matrix=AccuracyMatrix(metric=metric, tasks=list(tasks), values=matrix, baseline=baseline),
@@ -176,12 +180,14 @@ class LifelongLearning(Paradigm):
                 outputs, confidences = model.predict(chosen, context=ctx), [float("nan")] * len(chosen)
             for i, output, score in zip(positions, outputs, confidences):
                 predictions[i], scores[i] = output, float(score)
-        return predictions, scores  # type: ignore[return-value]
+        # the plugins' predict methods return Any; a slot stays None only when one returned fewer outputs than
+        # samples, which evaluate() then reports as a prediction whose shape does not match its label
+        return cast("list[np.ndarray]", predictions), scores
 
-    def _evaluate_routed(self, samples: Sequence[Sample], ctx: Context):  # type: ignore[no-untyped-def]
+    def _evaluate_routed(self, samples: Sequence[Sample], ctx: Context) -> Evaluation:
         return self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx), samples, self.suite))
 
-    def _final_inference(self, test: Sequence[Sample], ctx: Context):  # type: ignore[no-untyped-def]
+    def _final_inference(self, test: Sequence[Sample], ctx: Context) -> tuple[Evaluation, int]:
         counter = [0, 0]  # samples and bytes sent to the cloud
         evaluation = self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx, counter), test, self.suite))
         log.info("final inference: %d samples, %d recognised as unseen and sent to the cloud", len(test), counter[0])

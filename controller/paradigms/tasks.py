@@ -18,7 +18,8 @@ Two optional extensions of these protocols (the paradigm checks for them, plain 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from controller.datasets.index import Sample
 from controller.plugins.registry import register

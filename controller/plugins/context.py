@@ -38,5 +38,5 @@ class Context:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
-    def evolve(self, **changes: Any) -> "Context":
+    def evolve(self, **changes: Any) -> Context:
         return replace(self, **changes)

@@ -7,7 +7,8 @@ the names that the file does register.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -29,7 +30,8 @@ def register(name: str | None = None, *, kind: str | None = None) -> Callable[[T
         module = getattr(obj, "__module__", "__main__")
         _REGISTRY[module][alias] = obj
         try:
-            setattr(obj, "__ianvs_plugin__", {"name": alias, "kind": kind})
+            # setattr, not assignment: T is any object, so the type checker cannot know it takes attributes
+            setattr(obj, "__ianvs_plugin__", {"name": alias, "kind": kind})  # noqa: B010
         except (AttributeError, TypeError):  # builtins or slotted objects
             pass
         return obj

@@ -47,8 +47,8 @@ def matrix_heatmap(matrix: AccuracyMatrix, path: Path) -> Path:
     metrics span their finite values.
     """
     grid = _stage_grid(matrix)
-    from matplotlib import colormaps
     import numpy as np
+    from matplotlib import colormaps
 
     data = np.ma.masked_invalid(np.array(grid, dtype=float))
     finite = data.compressed()
@@ -143,7 +143,7 @@ def _float_or_nan(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _figure(width: float, height: float) -> "Figure":
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -152,7 +152,7 @@ def _figure(width: float, height: float) -> "Figure":
     return fig
 
 
-def _save(fig: "Figure", path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with fsio.atomic_file(path) as handle:

@@ -310,7 +310,11 @@ def _sort_rows(rows: Sequence[dict[str, Any]], keys: Sequence[tuple[str, bool]])
     """
     ordered = list(rows)
     for metric, ascending in reversed(keys):
-        ordered.sort(key=lambda row, m=metric, a=ascending: _metric_key(row.get(m), a))
+
+        def key(row: dict[str, Any], m: str = metric, a: bool = ascending) -> tuple[int, float]:
+            return _metric_key(row.get(m), a)
+
+        ordered.sort(key=key)
     ordered.sort(key=lambda row: row.get("status", STATUS_OK) != STATUS_OK)
     return ordered
 

@@ -15,7 +15,7 @@ ELLIPSIS = "…"
 DEFAULT_MAX_WIDTH = 40
 
 
-def format_number(value: float, digits: int = SIGNIFICANT_DIGITS) -> str:
+def format_number(value: float | numbers.Real, digits: int = SIGNIFICANT_DIGITS) -> str:
     """`value` rounded to `digits` significant digits, without an exponent for 1e-4 <= |value| < 1e6.
 
     decimals = max(0, digits - 1 - floor(log10 |value|)), then trailing zeros are dropped, so

@@ -26,10 +26,10 @@ import resource
 import sys
 import time
 import traceback
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.plan import CaseSpec
 from controller.plugins.context import Context
@@ -49,13 +49,17 @@ from controller.results import (
 from controller.runtime.interrupt import Interrupted, signal_name_of
 from controller.runtime.usage import SAMPLE_S, PeakSampler, cpu_seconds, folder_bytes, peak_rss_bytes
 
+if TYPE_CHECKING:  # the paradigms import numpy: `_execute` imports them when a case runs
+    from controller.paradigms.base import ParadigmOutput
+
 log = logging.getLogger(__name__)
 
 LOG_FILE = "case.log"
-Runner = Callable[[CaseSpec, Path], CaseResult]
-"""What runs a test case: `run_case`, or a stand-in with its signature (tests, benchmarks)."""
 METRICS_FILE = "metrics.json"
 PROVENANCE_FILE = "provenance.json"
+
+Runner = Callable[[CaseSpec, Path], CaseResult]
+"""What runs a test case: `run_case`, or a stand-in with its signature (tests, benchmarks)."""
 
 
 _case_process = False
@@ -230,7 +234,7 @@ def _incomplete(spec: CaseSpec, metrics: dict[str, Any], has_matrix: bool) -> st
     return None
 
 
-def _execute(spec: CaseSpec, folder: Path):  # type: ignore[no-untyped-def]
+def _execute(spec: CaseSpec, folder: Path) -> ParadigmOutput:
     import numpy as np
 
     from controller.paradigms import paradigm_class

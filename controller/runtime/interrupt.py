@@ -22,7 +22,7 @@ STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class Interrupted(KeyboardInterrupt):
     """A signal stopped the work; ``cases`` are the records of the test cases it interrupted."""
 
-    def __init__(self, signal_name: str = "SIGINT", cases: "Sequence[CaseResult]" = ()) -> None:
+    def __init__(self, signal_name: str = "SIGINT", cases: Sequence[CaseResult] = ()) -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
         self.cases = list(cases)

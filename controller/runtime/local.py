@@ -19,10 +19,11 @@ import logging
 import multiprocessing
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Callable, Sequence, cast
+from typing import cast
 
 from controller.errors import EXIT_INTERRUPTED, ResultError
 from controller.plan import CaseSpec

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 
 def import_third_party(packages: Iterable[dict[str, Any]]) -> None:

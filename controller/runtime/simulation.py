@@ -7,9 +7,9 @@ leaderboard and the report do not know where a case ran. Models and logs stay in
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from controller.plan import CaseSpec
 from controller.results import SPEC_FILE, CaseResult, write_json_atomic, write_result

@@ -44,13 +44,13 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                        help="delete the SimulationJobs and result ConfigMaps after harvesting")
 
 
-def _cluster_arguments(group: "argparse._ArgumentGroup | argparse.ArgumentParser") -> None:
+def _cluster_arguments(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
     group.add_argument("--kubeconfig", type=Path, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     group.add_argument("--context", help="kubeconfig context")
     group.add_argument("--namespace", "-n", default="default", help="namespace of the SimulationJobs (default: default)")
 
 
-def add_simulation_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_simulation_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulation = commands.add_parser("simulation", help="the simulation runtime: job controller and its manifests")
     actions = simulation.add_subparsers(dest="simulation_command", metavar="ACTION", required=True)
 
@@ -211,7 +211,7 @@ def _job_controller(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _case_pod_settings(args: argparse.Namespace, workspace: Path) -> "CasePodSettings":
+def _case_pod_settings(args: argparse.Namespace, workspace: Path) -> CasePodSettings:
     from controller.simulation.case_pods import (
         CasePodSettings,
         parse_node_selector,
@@ -229,10 +229,9 @@ def _case_pod_settings(args: argparse.Namespace, workspace: Path) -> "CasePodSet
 
 
 def _run_case(args: argparse.Namespace) -> int:
+    from controller.runtime.interrupt import interrupt_on_signals
     from controller.simulation.case_runner import run_job_case
     from controller.simulation.kube import api_client
-
-    from controller.runtime.interrupt import interrupt_on_signals
 
     workspace = args.workspace.resolve()
     workspace.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from controller.errors import ClusterError
@@ -119,18 +120,13 @@ class JobAdministrator:
         from kubernetes import client
 
         core, batch = client.CoreV1Api(self.api), client.BatchV1Api(self.api)
-        for delete in (
-            lambda: core.delete_namespaced_config_map(job.result_configmap_name, self.namespace),
+        _delete_if_present(
+            f"SimulationJob {self.namespace}/{job.name}: cannot reset it to run again",
+            partial(core.delete_namespaced_config_map, job.result_configmap_name, self.namespace),
             # Foreground: the Job stays until its Pods are gone, so the rerun's Pods are never confused with them
-            lambda: batch.delete_namespaced_job(case_job_name(job.name, job.spec_hash), self.namespace,
-                                                propagation_policy="Foreground"),
-        ):
-            try:
-                delete()
-            except client.ApiException as exc:
-                if exc.status != 404:
-                    raise ClusterError(f"SimulationJob {self.namespace}/{job.name}: cannot reset it to run again: "
-                                       f"{reason(exc)}") from None
+            partial(batch.delete_namespaced_job, case_job_name(job.name, job.spec_hash), self.namespace,
+                    propagation_policy="Foreground"),
+        )
         custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, job.name, status_patch(
             phase=PENDING, observed_spec_hash="", message=f"runs again (last attempt: {job.status.message or 'failed'})"))
         log.info("SimulationJob %s/%s failed before; running it again", self.namespace, job.name)
@@ -230,12 +226,20 @@ class JobAdministrator:
         core = client.CoreV1Api(self.api)
         for spec in specs:
             name = job_name(spec)
-            for call in (
-                lambda: custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name),
-                lambda: core.delete_namespaced_config_map(result_configmap_name(spec.case_id), self.namespace),
-            ):
-                try:
-                    call()
-                except client.ApiException as exc:
-                    if exc.status != 404:
-                        raise ClusterError(f"deleting {name}: {reason(exc)}") from None
+            _delete_if_present(
+                f"deleting {name}",
+                partial(custom.delete_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name),
+                partial(core.delete_namespaced_config_map, result_configmap_name(spec.case_id), self.namespace),
+            )
+
+
+def _delete_if_present(what: str, *deletions: Callable[[], object]) -> None:
+    """Run each deletion; an object already gone (404) is what was wanted, any other refusal is a ClusterError."""
+    from kubernetes import client
+
+    for delete in deletions:
+        try:
+            delete()
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise ClusterError(f"{what}: {reason(exc)}") from None

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ class JobController:
     """case Pods (batch Jobs) this controller created"""
     resync_s: float = RESYNC_S
     """how often ``run_forever`` looks at every unfinished job again, events or not"""
-    _queue: "_WorkQueue" = field(default_factory=lambda: _WorkQueue(), init=False, repr=False)
+    _queue: _WorkQueue = field(default_factory=lambda: _WorkQueue(), init=False, repr=False)
     _accounts_seen: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -315,7 +315,10 @@ class JobController:
 
         core = client.CoreV1Api(self.api)
         try:
-            return self.api.sanitize_for_serialization(core.read_namespaced_config_map(name, self.namespace))
+            configmap: dict[str, Any] = self.api.sanitize_for_serialization(
+                core.read_namespaced_config_map(name, self.namespace)
+            )
+            return configmap
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
@@ -327,11 +330,11 @@ class _WorkQueue:
     does not pile up reconciles of one job behind a long case), plus errors from the watch threads."""
 
     def __init__(self) -> None:
-        self._items: "queue.Queue[str | BaseException]" = queue.Queue()
+        self._items: queue.Queue[str | BaseException] = queue.Queue()
         self._queued: set[str] = set()
         self._lock = threading.Lock()
 
-    def put(self, item: "str | BaseException") -> None:
+    def put(self, item: str | BaseException) -> None:
         with self._lock:
             if isinstance(item, str):
                 if item in self._queued:
@@ -339,7 +342,7 @@ class _WorkQueue:
                 self._queued.add(item)
             self._items.put(item)
 
-    def get(self, timeout_s: float) -> "str | BaseException | None":
+    def get(self, timeout_s: float) -> str | BaseException | None:
         try:
             item = self._items.get(timeout=timeout_s)
         except queue.Empty:
@@ -356,4 +359,4 @@ def _owning_job(obj: dict[str, Any]) -> str | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -43,7 +43,7 @@ def _in_cluster() -> bool:
     return Path("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
 
 
-def reason(exc: Exception) -> str:
+def reason(exc: BaseException) -> str:
     """The API server's message of an ApiException (its JSON Status), else the exception text."""
     import json
 

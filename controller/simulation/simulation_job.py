@@ -54,7 +54,7 @@ class JobStatus:
     completion_time: str = ""
 
     @classmethod
-    def from_object(cls, status: Mapping[str, Any] | None) -> "JobStatus":
+    def from_object(cls, status: Mapping[str, Any] | None) -> JobStatus:
         status = status or {}
         return cls(
             phase=str(status.get("phase") or ""),
@@ -100,7 +100,7 @@ class SimulationJob:
     uid: str = ""
 
     @classmethod
-    def of_case(cls, spec: CaseSpec, namespace: str, image: str = "") -> "SimulationJob":
+    def of_case(cls, spec: CaseSpec, namespace: str, image: str = "") -> SimulationJob:
         digests = content_digests(spec)
         return cls(name=job_name(spec), namespace=namespace, benchmarking_job=spec.benchmarking_job,
                    case_id=spec.case_id,
@@ -108,7 +108,7 @@ class SimulationJob:
                    result_configmap=result_configmap_name(spec.case_id), content_digests=digests)
 
     @classmethod
-    def from_object(cls, obj: Mapping[str, Any]) -> "SimulationJob":
+    def from_object(cls, obj: Mapping[str, Any]) -> SimulationJob:
         """The job as the API returns it (a plain dict); fields the API server let through unchecked default."""
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         return cls(
@@ -150,7 +150,7 @@ class SimulationJob:
         """The result ConfigMap the job names (or the default name for its case id, else its own name)."""
         return self.result_configmap or result_configmap_name(self.case_id or self.name)
 
-    def with_status(self, status: JobStatus) -> "SimulationJob":
+    def with_status(self, status: JobStatus) -> SimulationJob:
         return replace(self, status=status)
 
     def test_case(self) -> CaseSpec:

@@ -6,16 +6,19 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
+import testinfra
 from infra.fixtures import LabHost
+from testinfra.host import Host
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name("ansible-playbook"))
+TASK_HEADER = re.compile(r"^TASK \[(?:[\w.]+ : )?(?P<name>.*)\] \**$", re.MULTILINE)
 RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                    r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
 
@@ -28,6 +31,22 @@ class PlayResult:
     def recap(self) -> dict[str, dict[str, int]]:
         """PLAY RECAP counters per host: {'labhost-1': {'ok': 5, 'changed': 0, ...}}."""
         return {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(self.output)}
+
+    def task_status(self, task: str, host: str) -> str:
+        """How ``task`` (its name, without the role) ended on ``host``: 'ok', 'changed', 'skipping', 'fatal', ..."""
+        headers = list(TASK_HEADER.finditer(self.output))
+        for header, following in zip(headers, headers[1:] + [None]):
+            if header["name"] == task:
+                section = self.output[header.end():following.start() if following else len(self.output)]
+                found = re.search(rf"^(\w+): \[{re.escape(host)}\]", section, re.MULTILINE)
+                return found[1] if found else "not reported"
+        return "not run"
+
+
+def host_state(labhost: LabHost, user: str = "root") -> Host:
+    """pytest-testinfra's view of a lab host (its docker backend: `docker exec` as ``user``), to assert what a role
+    left behind with ``host.package``, ``host.service``, ``host.file``, ``host.socket``, ``host.user``."""
+    return testinfra.get_host(f"docker://{user}@{labhost.name}")
 
 
 def write_inventory(path: Path, groups: dict[str, list[LabHost]], variables: dict[str, Any] | None = None) -> Path:
@@ -52,10 +71,14 @@ def write_inventory(path: Path, groups: dict[str, list[LabHost]], variables: dic
 
 @pytest.fixture
 def play(tmp_path: Path) -> Callable[..., PlayResult]:
-    """``play("playbooks/docker.yml", inventory, extra_vars={...})`` runs ansible-playbook from the repository root."""
+    """``play("playbooks/docker.yml", inventory, extra_vars={...})`` runs ansible-playbook from the repository root;
+    ``check=True`` runs it in check mode (``--check``): what would change is reported, nothing is changed."""
 
-    def run(playbook: str, inventory: Path, extra_vars: dict[str, Any] | None = None, timeout_s: float = 900) -> PlayResult:
+    def run(playbook: str, inventory: Path, extra_vars: dict[str, Any] | None = None, timeout_s: float = 900,
+            check: bool = False) -> PlayResult:
         args = [ANSIBLE_PLAYBOOK, playbook, "-i", str(inventory)]
+        if check:
+            args.append("--check")
         if extra_vars:
             args += ["-e", json.dumps(extra_vars)]
         env = {

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
+from infra.fixtures import K8s
 
 from controller.simulation import manifests
-from infra.fixtures import K8s
 
 from .conftest import PlayResult
 

@@ -113,7 +113,7 @@ class FileServer(ThreadingHTTPServer):
     def gets(self, path: str | None = None) -> list[Hit]:
         return [h for h in self.hits if h.method == "GET" and (path is None or h.path.split("?")[0] == path)]
 
-    def start(self) -> "FileServer":
+    def start(self) -> FileServer:
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
         return self

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.datasets.conftest import REPO
 
 from controller.datasets.catalog import Catalog
 from controller.errors import ConfigError
+from tests.datasets.conftest import REPO
 
 OBS_URL = "https://kubeedge.obs.cn-north-1.myhuaweicloud.com/sedna-robo/semantic_segmentation_dataset.zip"
 

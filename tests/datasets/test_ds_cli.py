@@ -10,6 +10,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
+from controller.cli import main
+from controller.datasets.cache import MARKER, read_marker
+from controller.datasets.index import read_index
 from tests.datasets.conftest import (
     cityscapes_tree,
     controller_cmd,
@@ -22,10 +26,6 @@ from tests.datasets.conftest import (
     zip_folder,
 )
 from tests.datasets.dataset_server import FileServer
-
-from controller.cli import main
-from controller.datasets.cache import MARKER, read_marker
-from controller.datasets.index import read_index
 
 MiB = 1 << 20
 

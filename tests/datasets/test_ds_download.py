@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.datasets.conftest import FAST, free_port, payload, sha256
-from tests.datasets.dataset_server import FileServer
 
 from controller.cli import main
 from controller.datasets.download import RETRIES_VARIABLE, RetryPolicy, download
 from controller.datasets.progress import LogProgress
 from controller.datasets.sources import parse_source
 from controller.errors import DatasetError
+from tests.datasets.conftest import FAST, free_port, payload, sha256
+from tests.datasets.dataset_server import FileServer
 
 MiB = 1 << 20
 NO_RETRY = RetryPolicy(attempts=0, backoff=0.01, connect_timeout=2.0, read_timeout=1.0)
@@ -266,7 +266,7 @@ def tls_server(tmp_path: Path) -> Iterator[FileServer]:
     assert crypto
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))

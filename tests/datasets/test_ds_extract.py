@@ -8,7 +8,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-from tests.datasets.conftest import make_tar, make_zip, tar_link, tree
 
 from controller.datasets.extract import (
     ExtractLimits,
@@ -18,6 +17,7 @@ from controller.datasets.extract import (
 )
 from controller.errors import DatasetError
 from controller.fsio import remove_stale_staging
+from tests.datasets.conftest import make_tar, make_zip, tar_link, tree
 
 FILES = {"data/a.txt": b"alpha\n", "data/sub/b.bin": bytes(range(256)) * 4, "top.txt": b"top"}
 

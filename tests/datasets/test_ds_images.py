@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from controller.datasets import images
 from controller.datasets.images import (
     decode_disparity,
     encode_disparity,

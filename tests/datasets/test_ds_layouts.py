@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.datasets.conftest import cityscapes_tree
 
 from controller.datasets.images import read_label, write_png
 from controller.datasets.index import read_index
 from controller.datasets.layouts import detect_layout, find_root, generate_index
 from controller.errors import DatasetError
+from tests.datasets.conftest import cityscapes_tree
 
 
 def _touch(root: Path, *paths: str) -> None:

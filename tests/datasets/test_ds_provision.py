@@ -7,14 +7,14 @@ import logging
 from pathlib import Path
 
 import pytest
-from tests.datasets.conftest import FAST, cityscapes_tree, make_zip, sha256, tree, zip_folder
-from tests.datasets.dataset_server import FileServer
 
 from controller.datasets.cache import MANIFEST, MARKER, DataCache, read_marker
 from controller.datasets.catalog import Catalog
 from controller.datasets.index import read_index
 from controller.datasets.provision import Request, provision
 from controller.errors import DatasetError
+from tests.datasets.conftest import FAST, cityscapes_tree, make_zip, sha256, tree, zip_folder
+from tests.datasets.dataset_server import FileServer
 
 
 @pytest.fixture

@@ -7,6 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from controller.datasets.cache import DataCache
+from controller.datasets.catalog import Catalog
+from controller.datasets.provision import Request, provision
+from controller.datasets.sources import Redactor, parse_source, presign
+from controller.errors import DatasetError
 from tests.datasets.conftest import (
     FAST,
     cityscapes_tree,
@@ -16,12 +22,6 @@ from tests.datasets.conftest import (
     subprocess_env,
     zip_folder,
 )
-
-from controller.datasets.cache import DataCache
-from controller.datasets.catalog import Catalog
-from controller.datasets.provision import Request, provision
-from controller.datasets.sources import Redactor, parse_source, presign
-from controller.errors import DatasetError
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.datasets.conftest import zip_folder
-from tests.datasets.dataset_server import FileServer
 
 from controller.cli import main
 from controller.config.loader import load_job
 from controller.errors import ConfigError
 from tests.conftest import edit_yaml
+from tests.datasets.conftest import zip_folder
+from tests.datasets.dataset_server import FileServer
 
 
 def _use_download(job_dir: Path, url: str, **extra: object) -> None:

@@ -24,9 +24,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -121,7 +122,7 @@ def run_script(config: pytest.Config, args: list[str], timeout_s: float, what: s
             proc.kill()
             proc.wait()
             reader.join(5)
-            raise InfraError(f"{what}: `{' '.join(args)}` ran longer than {timeout_s:.0f}s:\n" + "\n".join(tail))
+            raise InfraError(f"{what}: `{' '.join(args)}` ran longer than {timeout_s:.0f}s:\n" + "\n".join(tail)) from None
         reader.join(5)
     if rc != 0:
         raise InfraError(f"{what}: `{' '.join(args)}` exited {rc}:\n" + "\n".join(tail))
@@ -185,7 +186,7 @@ class K8sEnv:
     k8s_version: str
 
     @classmethod
-    def load(cls, env_file: Path) -> "K8sEnv":
+    def load(cls, env_file: Path) -> K8sEnv:
         values = read_key_values(env_file)
         try:
             return cls(
@@ -207,9 +208,9 @@ class K8s:
     """API clients for the test control plane, bound to one fresh namespace (``namespace``) per test."""
 
     env: K8sEnv
-    api: "ApiClient"
+    api: ApiClient
     namespace: str
-    _extra_clients: list["ApiClient"] = field(default_factory=list)
+    _extra_clients: list[ApiClient] = field(default_factory=list)
 
     @property
     def core(self) -> Any:
@@ -235,7 +236,7 @@ class K8s:
 
         return client.CustomObjectsApi(self.api)
 
-    def restricted_api(self) -> "ApiClient":
+    def restricted_api(self) -> ApiClient:
         """A client authenticated as the restricted service account (RBAC: configmaps in its namespace only)."""
         from kubernetes import config
 
@@ -485,7 +486,7 @@ class NodeEnv:
     containerd_log: Path
 
     @classmethod
-    def load(cls, env_file: Path) -> "NodeEnv":
+    def load(cls, env_file: Path) -> NodeEnv:
         values = read_key_values(env_file)
         try:
             return cls(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from .fixtures import K8s, K8sEnv, poll
-
 
 WATCH_TIMEOUT_S = 7  # the API server sends a bookmark ~2 s before a watch's deadline; 7 s leaves margin
 

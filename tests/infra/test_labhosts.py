@@ -5,13 +5,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from .fixtures import LabHost
-
 
 Factory = Callable[[int], list[LabHost]]
 ANSIBLE = str(Path(sys.executable).parent / "ansible")

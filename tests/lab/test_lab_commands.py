@@ -5,17 +5,18 @@ import glob
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
+from ansible_roles.conftest import host_state, write_inventory
+from infra.fixtures import DockerEngine, LabHost
 
-from ansible_roles.conftest import write_inventory
 from controller.errors import ConfigError
 from controller.lab.commands import parse_extra_vars
 from controller.lab.runner import run_playbook
-from infra.fixtures import DockerEngine, LabHost
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 RELAXED = ["-e", "host_check_min_memory_mb=512", "-e", "host_check_min_disk_gb=1", "-e", "host_check_min_cpus=1"]
@@ -100,8 +101,10 @@ def test_up_builds_a_lab_host_and_a_second_run_changes_nothing(
         "host_check_min_disk_gb": 1, "host_check_min_cpus": 1}))
     first = _lab("up", "-i", str(inventory), "-e", f"@{tmp_path / 'vars.yml'}")
     assert first.returncode == 0, first.stderr
-    assert host.exec("docker", "info", "--format", "{{.Driver}}").stdout.strip() == "vfs"
-    assert host.exec("kind", "version").stdout.startswith("kind v")
+    state = host_state(host)
+    assert state.package("docker.io").is_installed and state.service("docker").is_running
+    assert state.check_output("docker info --format %s", "{{.Driver}}") == "vfs"
+    assert state.check_output("kind version").startswith("kind v")
     second = _lab("up", "-i", str(inventory), "-e", f"@{tmp_path / 'vars.yml'}")
     assert second.returncode == 0, second.stderr
     assert "labhost-1: ok=" in second.stderr and " changed=0 " in second.stderr

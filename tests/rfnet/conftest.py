@@ -1,8 +1,9 @@
 """Fixtures for the RFNet tests: small synthetic data sets and a context factory."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -16,7 +16,13 @@ from controller.algorithms.rfnet.data import (
     require_depth,
     resize,
 )
-from controller.algorithms.rfnet.training import batch_plan, class_weights, cosine_factor, make_optimizer, select_runtime
+from controller.algorithms.rfnet.training import (
+    batch_plan,
+    class_weights,
+    cosine_factor,
+    make_optimizer,
+    select_runtime,
+)
 from controller.datasets.images import decode_disparity, write_png
 from controller.datasets.index import Sample
 from controller.errors import DatasetError

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from infra.fixtures import K8s
 
 from tests.conftest import keep_algorithms
-from infra.fixtures import K8s
 
 if TYPE_CHECKING:
     from controller.simulation.job_controller import JobController

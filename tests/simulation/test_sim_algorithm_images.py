@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from infra.fixtures import docker
 
 from controller.config.loader import load_job
 from controller.errors import ClusterError, ConfigError
 from controller.plan import CaseSpec, build_plan
 from controller.simulation import algorithm_images
 from controller.simulation.algorithm_images import algorithm_sources, build_algorithm_images
-from infra.fixtures import docker
 
 
 def _specs(job: Path) -> list[CaseSpec]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra.fixtures import K8s, poll
 
 from controller.bounds import CaseBounds
 from controller.config.loader import load_job
@@ -19,7 +20,6 @@ from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
 from controller.simulation.manifests import GROUP, PLURAL, VERSION
 from controller.simulation.simulation_job import SimulationJob, job_name, status_patch
-from infra.fixtures import K8s, poll
 from tests.simulation.conftest import watching
 
 IMAGE = "ianvs-lab/controller:case-pod-test"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra.fixtures import K8s
 
 from controller.errors import ClusterError
 from controller.plan import CaseSpec
@@ -17,7 +18,6 @@ from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
 from controller.simulation.manifests import GROUP, PLURAL, VERSION
 from controller.simulation.simulation_job import SimulationJob, job_name
-from infra.fixtures import K8s
 
 
 def _job(k8s: K8s, spec: CaseSpec) -> dict[str, Any]:

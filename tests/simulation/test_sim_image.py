@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from infra.fixtures import DockerEngine, docker
 
 CONTROLLER = [sys.executable, "-m", "controller"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra.fixtures import K8s, NodeEnv, poll
 
 from controller.plan import CaseSpec
 from controller.simulation.case_pods import CASE_SELECTOR, CasePodSettings
@@ -21,7 +22,6 @@ from controller.simulation.job_controller import JobController
 from controller.simulation.kube import apply
 from controller.simulation.manifests import GROUP, PLURAL, VERSION, job_controller_deployment
 from controller.simulation.simulation_job import job_name
-from infra.fixtures import K8s, NodeEnv, poll
 from tests.simulation.conftest import watching
 
 CONTROLLER = [sys.executable, "-m", "controller"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra.fixtures import K8s, poll
 
 from controller.config.loader import load_job
 from controller.plan import CaseSpec, build_plan
@@ -23,9 +24,8 @@ from controller.runtime.case import run_case
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
 from controller.simulation.manifests import GROUP, PLURAL, VERSION, result_configmap_name
-from controller.simulation.simulation_job import job_name
 from controller.simulation.result_store import result_configmap
-from infra.fixtures import K8s, poll
+from controller.simulation.simulation_job import job_name
 from tests.conftest import started
 
 CONTROLLER = [sys.executable, "-m", "controller"]

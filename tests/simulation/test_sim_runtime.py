@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from infra.fixtures import K8s
 
 CONTROLLER = [sys.executable, "-m", "controller"]

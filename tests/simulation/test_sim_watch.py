@@ -6,13 +6,13 @@ import threading
 from typing import Any
 
 import pytest
+from infra.fixtures import K8s
 
 from controller.plan import CaseSpec
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.kube import list_then_watch
 from controller.simulation.manifests import GROUP, PLURAL, VERSION
 from controller.simulation.simulation_job import job_name
-from infra.fixtures import K8s
 
 
 def _list_with_a_stale_first_version(k8s: K8s, calls: list[dict[str, Any]]) -> Any:

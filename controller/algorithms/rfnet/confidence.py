@@ -13,7 +13,7 @@ flagged here are then re-predicted by the cloud (latest) model. No numpy needed.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from controller.datasets.index import Sample
 from controller.plugins.registry import register

@@ -21,8 +21,9 @@ Every random draw comes from the generator passed in, so a (seed, position) pair
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import overload
 
 import numpy as np
 from PIL import Image
@@ -68,7 +69,7 @@ class DepthStats:
         return {"mean": self.mean, "std": self.std, "pixels": self.pixels}
 
     @classmethod
-    def from_dict(cls, data: dict[str, float | int]) -> "DepthStats":
+    def from_dict(cls, data: dict[str, float | int]) -> DepthStats:
         return cls(float(data["mean"]), float(data["std"]), int(data["pixels"]))
 
 
@@ -96,7 +97,7 @@ def depth_statistics(samples: Sequence[Sample], max_images: int = 500) -> DepthS
     total = total_sq = 0.0
     count = 0
     for position in picks:
-        disparity, valid = read_disparity_and_mask(samples[position].depth)  # type: ignore[arg-type]
+        disparity, valid = read_disparity_and_mask(samples[position].depth)
         values = disparity[valid].astype(np.float64)
         total += float(values.sum())
         total_sq += float((values * values).sum())
@@ -115,7 +116,8 @@ def read_arrays(sample: Sample, *, use_depth: bool, with_label: bool) -> Arrays:
     disparity = valid = None
     if use_depth:
         require_depth([sample])
-        disparity, valid = read_disparity_and_mask(sample.depth)  # type: ignore[arg-type]
+        assert sample.depth is not None  # require_depth raised otherwise
+        disparity, valid = read_disparity_and_mask(sample.depth)
         if disparity.shape != rgb.shape[:2]:
             raise DatasetError(
                 f"disparity {sample.depth} is {disparity.shape[1]}x{disparity.shape[0]} but rgb is "
@@ -143,14 +145,15 @@ def _nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
     src_h, src_w = array.shape[:2]
     rows = np.minimum(((np.arange(height) + 0.5) * src_h / height).astype(np.int64), src_h - 1)
     cols = np.minimum(((np.arange(width) + 0.5) * src_w / width).astype(np.int64), src_w - 1)
-    return array[rows[:, None], cols[None, :]]
+    resized: np.ndarray = array[rows[:, None], cols[None, :]]  # numpy's stubs type indexing by arrays as Any
+    return resized
 
 
 def resize(arrays: Arrays, height: int, width: int) -> Arrays:
     """RGB bilinear, disparity / validity / label nearest-neighbour."""
     if (height, width) == arrays.size:
         return arrays
-    rgb = np.asarray(Image.fromarray(arrays.rgb).resize((width, height), Image.BILINEAR))
+    rgb = np.asarray(Image.fromarray(arrays.rgb).resize((width, height), Image.Resampling.BILINEAR))
     return Arrays(
         rgb,
         None if arrays.disparity is None else _nearest(arrays.disparity, height, width),
@@ -165,10 +168,14 @@ def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
 
 
 def _flip(arrays: Arrays) -> Arrays:
+    @overload
+    def flip(a: np.ndarray) -> np.ndarray: ...
+    @overload
+    def flip(a: np.ndarray | None) -> np.ndarray | None: ...
     def flip(a: np.ndarray | None) -> np.ndarray | None:
         return None if a is None else np.ascontiguousarray(a[:, ::-1])
 
-    return Arrays(flip(arrays.rgb), flip(arrays.disparity), flip(arrays.valid), flip(arrays.label))  # type: ignore[arg-type]
+    return Arrays(flip(arrays.rgb), flip(arrays.disparity), flip(arrays.valid), flip(arrays.label))
 
 
 def _pad(arrays: Arrays, height: int, width: int, ignore_index: int) -> Arrays:
@@ -177,19 +184,29 @@ def _pad(arrays: Arrays, height: int, width: int, ignore_index: int) -> Arrays:
         return arrays
     extra = ((0, max(0, height - h)), (0, max(0, width - w)))
 
+    @overload
+    def pad(a: np.ndarray, value: float | int | bool) -> np.ndarray: ...
+    @overload
+    def pad(a: np.ndarray | None, value: float | int | bool) -> np.ndarray | None: ...
     def pad(a: np.ndarray | None, value: float | int | bool) -> np.ndarray | None:
         if a is None:
             return None
         return np.pad(a, extra + ((0, 0),) * (a.ndim - 2), constant_values=value)
 
-    return Arrays(pad(arrays.rgb, 0), pad(arrays.disparity, 0.0), pad(arrays.valid, False), pad(arrays.label, ignore_index))  # type: ignore[arg-type]
+    return Arrays(
+        pad(arrays.rgb, 0), pad(arrays.disparity, 0.0), pad(arrays.valid, False), pad(arrays.label, ignore_index)
+    )
 
 
 def _crop(arrays: Arrays, top: int, left: int, size: int) -> Arrays:
+    @overload
+    def cut(a: np.ndarray) -> np.ndarray: ...
+    @overload
+    def cut(a: np.ndarray | None) -> np.ndarray | None: ...
     def cut(a: np.ndarray | None) -> np.ndarray | None:
         return None if a is None else np.ascontiguousarray(a[top : top + size, left : left + size])
 
-    return Arrays(cut(arrays.rgb), cut(arrays.disparity), cut(arrays.valid), cut(arrays.label))  # type: ignore[arg-type]
+    return Arrays(cut(arrays.rgb), cut(arrays.disparity), cut(arrays.valid), cut(arrays.label))
 
 
 @dataclass(frozen=True)
@@ -226,7 +243,7 @@ class Augmentation:
         left = int(rng.integers(0, w - self.crop_size + 1))
         return _crop(arrays, top, left, self.crop_size)
 
-    def without_flip(self) -> "Augmentation":
+    def without_flip(self) -> Augmentation:
         return replace(self, flip=False)
 
 

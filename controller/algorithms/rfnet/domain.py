@@ -26,7 +26,7 @@ written to ``<case>/task_allocation/domain_classifier.json`` for inspection.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -42,7 +42,7 @@ VARIANCE_EPS = 1e-4
 def image_features(sample: Sample, grid_rows: int, grid_cols: int, bins: int, use_depth: bool) -> np.ndarray:
     """The feature vector described in the module docstring (float64)."""
     rgb = read_rgb(sample.rgb)
-    layout = np.asarray(Image.fromarray(rgb).resize((grid_cols, grid_rows), Image.BOX), np.float64) / 255.0
+    layout = np.asarray(Image.fromarray(rgb).resize((grid_cols, grid_rows), Image.Resampling.BOX), np.float64) / 255.0
     edges = np.linspace(0, 256, bins + 1)
     histograms = [np.histogram(rgb[..., c], bins=edges)[0] / rgb[..., c].size for c in range(3)]
     parts = [layout.ravel(), np.concatenate(histograms)]
@@ -113,7 +113,8 @@ class TaskAllocationByDomainClassifier:
         log_lik = -0.5 * (((x[:, None, :] - means[None, :, :]) ** 2) / self._variance()).sum(axis=2)
         log_lik -= log_lik.max(axis=1, keepdims=True)
         prob = np.exp(log_lik)
-        return prob / prob.sum(axis=1, keepdims=True)
+        posterior: np.ndarray = prob / prob.sum(axis=1, keepdims=True)  # numpy's stubs type sum(axis=...) as Any
+        return posterior
 
     def allocate(self, samples: Sequence[Sample], known_tasks: Sequence[str]) -> list[str | None]:
         candidates = [t for t in known_tasks if t in self._count]

@@ -63,7 +63,7 @@ class BasicBlock(nn.Module):
 class Stage(nn.Sequential):
     """A run of basic blocks; returns (post-ReLU output, pre-ReLU output of the last block)."""
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         skip = x
         for block in self:
             x, skip = block(x)
@@ -91,7 +91,8 @@ class ResNet18Trunk(nn.Module):
         return self.layer1, self.layer2, self.layer3, self.layer4
 
     def stem(self, x: Tensor) -> Tensor:
-        return self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
+        stem: Tensor = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))  # a Module call returns Any
+        return stem
 
 
 class ChannelAttention(nn.Module):
@@ -140,7 +141,8 @@ class SpatialPyramidPooling(nn.Module):
         for cells, level in zip(pyramid_cells(height, width, self.grids), self.levels):
             pooled = level(F.adaptive_avg_pool2d(x, cells))
             pyramid.append(F.interpolate(pooled, size=(height, width), mode="bilinear", align_corners=False))
-        return self.fuse(torch.cat(pyramid, dim=1))
+        fused: Tensor = self.fuse(torch.cat(pyramid, dim=1))  # a Module call returns Any
+        return fused
 
 
 class UpsampleModule(nn.Module):
@@ -154,7 +156,8 @@ class UpsampleModule(nn.Module):
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         skip = self.bottleneck(skip)
         x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-        return self.blend(x + skip)
+        blended: Tensor = self.blend(x + skip)  # a Module call returns Any
+        return blended
 
 
 class RFNet(nn.Module):
@@ -221,9 +224,10 @@ class RFNet(nn.Module):
         skips: list[Tensor] = []
         for k, stage in enumerate(self.rgb.stages):
             x, skip = stage(x)
-            if y is not None:
-                y, _ = self.depth.stages[k](y)  # type: ignore[union-attr]
-                x = x * self.attention[k](x) + y * self.attention_depth[k](y)  # type: ignore[index]
+            if y is not None:  # only with a depth branch: asserted above
+                assert self.depth is not None and self.attention is not None and self.attention_depth is not None
+                y, _ = self.depth.stages[k](y)
+                x = x * self.attention[k](x) + y * self.attention_depth[k](y)
             if k < len(STAGE_CHANNELS) - 1:
                 skips.append(skip)
         return x, skips

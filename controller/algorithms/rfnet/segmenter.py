@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -85,6 +86,7 @@ class RFNetSegmenter:
             raise ValueError("give either iterations or epochs, not both")
         _positive("iterations", iterations, allow_none=True)
         _positive("epochs", epochs, allow_none=True)
+        value: float  # int or float: the loops below check both
         for name, value in (("batch_size", batch_size), ("crop_size", crop_size), ("base_size", base_size),
                             ("eval_batch_size", eval_batch_size), ("depth_stats_images", depth_stats_images)):
             _positive(name, value)
@@ -132,14 +134,14 @@ class RFNetSegmenter:
 
     # ------------------------------------------------------------ building
 
-    def _runtime_for(self, context: Context) -> "Runtime":
+    def _runtime_for(self, context: Context) -> Runtime:
         from controller.algorithms.rfnet.training import select_runtime
 
         if self._runtime is None or str(self._runtime.device) != str(context.device):
             self._runtime = select_runtime(context.device, self.amp, self.channels_last)
         return self._runtime
 
-    def _ensure_network(self, context: Context) -> "RFNet":
+    def _ensure_network(self, context: Context) -> RFNet:
         if self.net is not None:
             if self.num_classes != context.num_classes:
                 raise ValueError(f"the model has {self.num_classes} classes but the test environment has {context.num_classes}")
@@ -200,7 +202,7 @@ class RFNetSegmenter:
         round_ = context.round or 0
         checkpoint_path = context.path("checkpoints", f"rfnet-round-{round_}.pt")
 
-        def checkpoint(extra: dict) -> Path:
+        def checkpoint(extra: dict[str, Any]) -> Path:
             return training.atomic_save({**self._payload(), **extra}, checkpoint_path)
 
         log.info("RFNet training on %s: %d samples, %d iterations of %d crops %dx%d (round %d)", runtime.describe(),
@@ -231,7 +233,14 @@ class RFNetSegmenter:
         paradigm hands these to a confidence-based unseen-task recogniser without a second forward pass.
         """
         maps, confidences = self._infer(data, context, confidence=True)
-        return maps, confidences  # type: ignore[return-value]
+        return maps, confidences
+
+    @overload
+    def _infer(self, samples: Sequence[Sample], context: Context, *,
+               confidence: Literal[True]) -> tuple[list[np.ndarray], list[float]]: ...
+    @overload
+    def _infer(self, samples: Sequence[Sample], context: Context, *,
+               confidence: Literal[False]) -> tuple[list[np.ndarray], None]: ...
 
     def _infer(self, samples: Sequence[Sample], context: Context, *,
                confidence: bool) -> tuple[list[np.ndarray], list[float] | None]:
@@ -241,7 +250,9 @@ class RFNetSegmenter:
 
         net = self._ensure_network(context)
         runtime = self._runtime_for(context)
-        net.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.contiguous_format)
+        layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
+        # the ignore: torch's overloads of Module.to omit memory_format next to a device, which Module.to accepts
+        net.to(runtime.device, memory_format=layout)  # type: ignore[call-overload]
         net.eval()
         stats = self._inference_stats()
         maps: list[np.ndarray | None] = [None] * len(samples)
@@ -258,10 +269,11 @@ class RFNetSegmenter:
                     maps[position] = labels[k]
                     if conf is not None:
                         scores[position] = float(conf[k])
-        return maps, (scores if confidence else None)  # type: ignore[return-value]
+        # every position is in exactly one chunk, so every map is set: the filter narrows the type and drops nothing
+        return [m for m in maps if m is not None], (scores if confidence else None)
 
-    def _forward(self, net: "RFNet", chunk: list[Any], size: tuple[int, int], stats: "DepthStats | None",
-                 runtime: "Runtime", confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def _forward(self, net: RFNet, chunk: list[Any], size: tuple[int, int], stats: DepthStats | None,
+                 runtime: Runtime, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
         import torch
         import torch.nn.functional as F
 
@@ -273,7 +285,9 @@ class RFNetSegmenter:
         rgb = torch.from_numpy(np.stack([i[0] for i in inputs])).to(runtime.device).contiguous(memory_format=layout)
         depth = None
         if self.use_depth:
-            depth = torch.from_numpy(np.stack([i[1] for i in inputs])).to(runtime.device).contiguous(memory_format=layout)
+            # with use_depth every input has a disparity: the filter narrows the type and drops nothing
+            depths = [i[1] for i in inputs if i[1] is not None]
+            depth = torch.from_numpy(np.stack(depths)).to(runtime.device).contiguous(memory_format=layout)
         with torch.inference_mode(), runtime.autocast():
             logits = net(rgb, depth)
         logits = logits.float()
@@ -287,7 +301,7 @@ class RFNetSegmenter:
             conf = (1.0 / torch.exp(logits - top).sum(dim=1)).mean(dim=(1, 2)).cpu().numpy()
         return labels, conf
 
-    def _inference_stats(self) -> "DepthStats | None":
+    def _inference_stats(self) -> DepthStats | None:
         if not self.use_depth:
             return None
         if self.depth_stats is None:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -137,7 +138,11 @@ def batch_plan(count: int, batch_size: int, iterations: int, seed: int, round_: 
     return [[(index, position) for position, index in stream[i : i + batch_size]] for i in range(0, needed, batch_size)]
 
 
-class TrainingSet(Dataset):
+Item = tuple[np.ndarray, np.ndarray | None, np.ndarray]
+"""One training crop: normalised RGB, normalised disparity (None without depth), label."""
+
+
+class TrainingSet(Dataset[Item]):
     """Augmented, normalised crops; item key = (sample index, stream position)."""
 
     def __init__(self, samples: Sequence[Sample], augmentation: Augmentation, stats: DepthStats | None,
@@ -153,7 +158,7 @@ class TrainingSet(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    def __getitem__(self, key: tuple[int, int]) -> Item:
         index, position = key
         rng = np.random.default_rng([self.seed, self.round, position])
         arrays = read_arrays(self.samples[index], use_depth=self.stats is not None, with_label=True)
@@ -166,9 +171,10 @@ class TrainingSet(Dataset):
 Batch = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]
 
 
-def _collate(items: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]) -> Batch:
+def _collate(items: list[Item]) -> Batch:
     rgb = torch.from_numpy(np.stack([i[0] for i in items]))
-    depth = None if items[0][1] is None else torch.from_numpy(np.stack([i[1] for i in items]))  # type: ignore[misc]
+    # a TrainingSet gives all its items a disparity or none: the filter narrows the type and drops nothing
+    depth = None if items[0][1] is None else torch.from_numpy(np.stack([i[1] for i in items if i[1] is not None]))
     label = torch.from_numpy(np.stack([i[2] for i in items]).astype(np.int64))
     return rgb, depth, label
 
@@ -197,7 +203,7 @@ class TrainSummary:
 
 def train(model: RFNet, samples: Sequence[Sample], stats: DepthStats | None, config: TrainConfig, runtime: Runtime, *,
           seed: int, round_: int, num_classes: int, ignore_index: int,
-          checkpoint: Callable[[dict], Path] | None = None) -> TrainSummary:
+          checkpoint: Callable[[dict[str, Any]], Path] | None = None) -> TrainSummary:
     """Run `config.iterations` optimiser steps on `samples`; the model is left in eval mode."""
     if runtime.device.type == "cuda":
         torch.backends.cudnn.benchmark = False
@@ -212,7 +218,9 @@ def train(model: RFNet, samples: Sequence[Sample], stats: DepthStats | None, con
     loader = DataLoader(dataset, batch_sampler=batch_plan(len(dataset), config.batch_size, config.iterations, seed, round_),
                         num_workers=config.workers, collate_fn=_collate, pin_memory=runtime.device.type == "cuda",
                         multiprocessing_context="spawn" if config.workers > 0 else None)
-    model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last else torch.contiguous_format)
+    layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
+    # the ignore: torch's overloads of Module.to omit memory_format next to a device, which Module.to accepts
+    model.to(runtime.device, memory_format=layout)  # type: ignore[call-overload]
     model.train()
     started = time.perf_counter()
     recent: list[float] = []
@@ -227,7 +235,7 @@ def train(model: RFNet, samples: Sequence[Sample], stats: DepthStats | None, con
             logits = model(rgb, depth)
         loss = F.cross_entropy(logits.float(), label, weight=weights, ignore_index=ignore_index)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
         scaler.step(optimizer)
         scaler.update()
         schedule.step()
@@ -255,7 +263,7 @@ def _to_device(rgb: torch.Tensor, depth: torch.Tensor | None, label: torch.Tenso
     return rgb, depth, label.to(runtime.device, non_blocking=not blocking)
 
 
-def atomic_save(payload: dict, path: Path) -> Path:
+def atomic_save(payload: dict[str, Any], path: Path) -> Path:
     """torch.save through a temporary sibling + rename: a reader never sees a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with fsio.atomic_file(path) as handle:
