@@ -4,6 +4,7 @@ Usage: .venv/bin/python benchmarks/cli_startup.py [--runs N]
 Prints the median and the worst of N runs of each command, each in a fresh interpreter, and
 whether torch or matplotlib got imported (they must not be).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,14 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         job_dir = Path(tmp) / "job"
-        shutil.copytree(REPO / "examples" / "cityscapes-lifelong", job_dir, ignore=shutil.ignore_patterns("data", "workspace"))
-        subprocess.run([sys.executable, "-m", "controller", "dataset", "synth", str(job_dir / "data")], check=True, capture_output=True)
+        shutil.copytree(
+            REPO / "examples" / "cityscapes-lifelong", job_dir, ignore=shutil.ignore_patterns("data", "workspace")
+        )
+        subprocess.run(
+            [sys.executable, "-m", "controller", "dataset", "synth", str(job_dir / "data")],
+            check=True,
+            capture_output=True,
+        )
         job = job_dir / "benchmarkingjob.yaml"
         commands = {
             "controller --help": [sys.executable, "-m", "controller", "--help"],

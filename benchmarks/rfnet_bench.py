@@ -14,6 +14,7 @@ with random inputs, as RFNet's eval.py measures (argmax and data loading exclude
 forward + cross-entropy + backward + Adam step on random crops. Timings on a shared machine are
 noisy: the load average is printed with the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,7 +96,10 @@ def run_one(config: dict) -> dict:
 
         def step() -> None:
             rgb, depth = make_inputs()
-            with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            with (
+                torch.inference_mode(),
+                torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+            ):
                 net(rgb, depth)
 
     sync()
@@ -116,8 +120,12 @@ def run_one(config: dict) -> dict:
     else:
         peak = max(_peak_rss_bytes() - baseline_rss, 0)
     median = statistics.median(seconds)
-    return {**config, "images_per_s": batch / median, "seconds_per_batch": median,
-            "peak_mib_per_image": peak / batch / 2**20}
+    return {
+        **config,
+        "images_per_s": batch / median,
+        "seconds_per_batch": median,
+        "peak_mib_per_image": peak / batch / 2**20,
+    }
 
 
 def _device_name(device: str) -> str:
@@ -137,8 +145,13 @@ def _device_name(device: str) -> str:
 
 
 def _configs(args: argparse.Namespace) -> list[dict]:
-    common = {"device": args.device, "rgb_only": args.rgb_only, "channels_last": not args.contiguous,
-              "warmup": args.warmup, "repeats": args.repeats}
+    common = {
+        "device": args.device,
+        "rgb_only": args.rgb_only,
+        "channels_last": not args.contiguous,
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+    }
     configs = []
     for precision in args.precisions.split(","):
         for size in _parse_sizes(args.sizes):
@@ -146,8 +159,16 @@ def _configs(args: argparse.Namespace) -> list[dict]:
                 configs.append({**common, "mode": "inference", "precision": precision, "size": size, "batch": batch})
     crop = args.train_crop
     for precision in args.train_precisions.split(","):
-        configs.append({**common, "mode": "train", "precision": precision, "size": (crop, crop),
-                        "batch": args.train_batch, "repeats": args.train_iterations})
+        configs.append(
+            {
+                **common,
+                "mode": "train",
+                "precision": precision,
+                "size": (crop, crop),
+                "batch": args.train_batch,
+                "repeats": args.train_iterations,
+            }
+        )
     return configs
 
 
@@ -188,8 +209,10 @@ def main() -> int:
             continue
         row = json.loads(run.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{label} {row['images_per_s']:>9.3f} {row['seconds_per_batch']:>8.2f} "
-              f"{row['peak_mib_per_image']:>12.0f}", flush=True)
+        print(
+            f"{label} {row['images_per_s']:>9.3f} {row['seconds_per_batch']:>8.2f} {row['peak_mib_per_image']:>12.0f}",
+            flush=True,
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"device": _device_name(args.device), "rows": rows}, indent=1) + "\n")

@@ -16,6 +16,7 @@ The control plane is started (and stopped at the end) when it is not up. The cas
 (`scripts/testenv node-up`, it changes host sysctls, so it is never started here) and a controller image in
 Docker (`controller simulation build-image`); the image is imported into the node first (timed separately).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,16 @@ def variants(spec: Any, count: int) -> list[Any]:
 def trivial_runner(spec: Any, workspace: Path) -> Any:
     from controller.results import CaseResult
 
-    return CaseResult(case_id=spec.case_id, benchmarking_job=spec.benchmarking_job, algorithm=spec.algorithm, paradigm=spec.paradigm,
-                      modules={}, hyperparameters={}, status="ok", metrics={"mIoU": 0.5})
+    return CaseResult(
+        case_id=spec.case_id,
+        benchmarking_job=spec.benchmarking_job,
+        algorithm=spec.algorithm,
+        paradigm=spec.paradigm,
+        modules={},
+        hyperparameters={},
+        status="ok",
+        metrics={"mIoU": 0.5},
+    )
 
 
 def namespace(core: Any, name: str) -> None:
@@ -94,8 +103,10 @@ def control_plane(api: Any, core: Any, specs: list[Any], workdir: Path) -> None:
     total = time.perf_counter() - start
     stop.set()
     thread.join(30)
-    print(f"round trip  {n:5d} cases  {total:7.2f} s   {n / total:7.1f} cases/s   latency p50 "
-          f"{percentile(latencies, 0.5):.2f} s  p95 {percentile(latencies, 0.95):.2f} s  max {max(latencies):.2f} s")
+    print(
+        f"round trip  {n:5d} cases  {total:7.2f} s   {n / total:7.1f} cases/s   latency p50 "
+        f"{percentile(latencies, 0.5):.2f} s  p95 {percentile(latencies, 0.95):.2f} s  max {max(latencies):.2f} s"
+    )
     for name in (ns, ns2):
         core.delete_namespace(name)
 
@@ -132,9 +143,13 @@ def case_pods(api: Any, core: Any, count: int, image: str, workdir: Path) -> Non
     for document in job_controller_rbac(ns):  # the case Pods' service account
         apply(api, document)
     settings = CasePodSettings(
-        workspace=str(workdir / "ws"), host_paths=(str(workdir), str(STATE)), kubeconfig=str(STATE / "kubeconfig"),
-        host_network=True, image_pull_policy="Never",
-        tolerations=({"key": taint, "operator": "Exists", "effect": "NoSchedule"},))
+        workspace=str(workdir / "ws"),
+        host_paths=(str(workdir), str(STATE)),
+        kubeconfig=str(STATE / "kubeconfig"),
+        host_network=True,
+        image_pull_policy="Never",
+        tolerations=({"key": taint, "operator": "Exists", "effect": "NoSchedule"},),
+    )
     stop = threading.Event()
     controller = JobController(api, ns, workdir / "ws", stop_event=stop, case_pods=settings)
     thread = threading.Thread(target=controller.run_forever, daemon=True)
@@ -150,8 +165,10 @@ def case_pods(api: Any, core: Any, count: int, image: str, workdir: Path) -> Non
     failed = [r.error for r in results.values() if not r.ok]
     if failed:
         sys.exit(f"case pods: {len(failed)} case(s) failed: {failed[0]}")
-    print(f"case pods   {count:5d} cases  {total:7.2f} s   latency p50 {statistics.median(latencies):.2f} s  "
-          f"max {max(latencies):.2f} s  (each: Pod start, python import, majority-class case, result)")
+    print(
+        f"case pods   {count:5d} cases  {total:7.2f} s   latency p50 {statistics.median(latencies):.2f} s  "
+        f"max {max(latencies):.2f} s  (each: Pod start, python import, majority-class case, result)"
+    )
     core.delete_namespace(ns)
 
 
@@ -159,7 +176,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--pods", type=int, default=0, help="also run this many cases in Pods on the test node")
-    parser.add_argument("--image", default=None, help="controller image for --pods (default ianvs-lab/controller:<version>)")
+    parser.add_argument(
+        "--image", default=None, help="controller image for --pods (default ianvs-lab/controller:<version>)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 

@@ -7,6 +7,7 @@ The public plugin API is deliberately tiny and import-cheap (no numpy, no torch)
     @register("MyModel")
     class MyModel: ...
 """
+
 from controller.plugins.context import Context
 from controller.plugins.registry import register
 

@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 at least one test case failed, 2 bad input (nothing was
 Heavy libraries (numpy, matplotlib, torch) are imported only by the commands that need them, so
 `controller --help` and `controller validate` stay fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,21 +44,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a benchmarking job: every test case, then the leaderboard and report")
     _job_argument(run)
-    run.add_argument("--parallel", "-j", "--jobs", dest="parallel", type=_positive_int, default=1, metavar="N",
-                     help="run N test cases at a time, each in a process of its own (default 1: one after another)")
+    run.add_argument(
+        "--parallel",
+        "-j",
+        "--jobs",
+        dest="parallel",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run N test cases at a time, each in a process of its own (default 1: one after another)",
+    )
     run.add_argument("--resume", action="store_true", help="skip test cases that already finished successfully")
-    run.add_argument("--case-timeout", type=positive_float, metavar="SECONDS",
-                     help="stop a test case after this long: a failed result (benchmarkingjob key case_timeout, "
-                          "also per algorithm)")
-    run.add_argument("--case-memory", type=_positive_int, metavar="MiB",
-                     help="stop a test case whose processes hold more resident memory: a failed result "
-                          "(benchmarkingjob key case_memory, also per algorithm)")
+    run.add_argument(
+        "--case-timeout",
+        type=positive_float,
+        metavar="SECONDS",
+        help="stop a test case after this long: a failed result (benchmarkingjob key case_timeout, also per algorithm)",
+    )
+    run.add_argument(
+        "--case-memory",
+        type=_positive_int,
+        metavar="MiB",
+        help="stop a test case whose processes hold more resident memory: a failed result "
+        "(benchmarkingjob key case_memory, also per algorithm)",
+    )
     run.add_argument("--workspace", type=Path, help="override benchmarkingjob.workspace")
     from controller.simulation.commands import add_run_options, add_simulation_commands
 
     add_run_options(run)
 
-    validate = commands.add_parser("validate", help="check the job, testenv and algorithm files and the data they name; run nothing")
+    validate = commands.add_parser(
+        "validate", help="check the job, testenv and algorithm files and the data they name; run nothing"
+    )
     _job_argument(validate)
 
     report = commands.add_parser("report", help="rebuild the leaderboard and HTML report from stored results")
@@ -146,15 +164,26 @@ def _validate(job: Path) -> int:
         check_plugins(config)
         log.info("%s", pending)
         cases = len(build_plan(config))  # the cases `run` will run: repeated combinations once
-        log.info("%s: ok (%d algorithm%s, %d test case%s; data checked after download)",
-                 job, len(config.algorithms), "s"[: len(config.algorithms) != 1], cases, "s"[: cases != 1])
+        log.info(
+            "%s: ok (%d algorithm%s, %d test case%s; data checked after download)",
+            job,
+            len(config.algorithms),
+            "s"[: len(config.algorithms) != 1],
+            cases,
+            "s"[: cases != 1],
+        )
         return EXIT_OK
     summary = check_job(config)
     cases = len(build_plan(config))
     log.info(
         "%s: ok (%d algorithm%s, %d test case%s, %d train / %d test samples)",
-        job, len(config.algorithms), "s"[: len(config.algorithms) != 1], cases, "s"[: cases != 1],
-        summary.train_samples, summary.test_samples,
+        job,
+        len(config.algorithms),
+        "s"[: len(config.algorithms) != 1],
+        cases,
+        "s"[: cases != 1],
+        summary.train_samples,
+        summary.test_samples,
     )
     return EXIT_OK
 
@@ -175,8 +204,15 @@ def _run(job: Path, args: argparse.Namespace) -> int:
 
     specs = build_plan(config, CaseBounds(timeout_s=args.case_timeout, memory_mib=args.case_memory))
     progress = logging.getLogger("controller.progress")
-    progress.info("job %s: %d test case%s on %d train / %d test samples, workspace %s",
-                  config.job.name, len(specs), "s"[: len(specs) != 1], summary.train_samples, summary.test_samples, root)
+    progress.info(
+        "job %s: %d test case%s on %d train / %d test samples, workspace %s",
+        config.job.name,
+        len(specs),
+        "s"[: len(specs) != 1],
+        summary.train_samples,
+        summary.test_samples,
+        root,
+    )
 
     ended: list[str] = []
 
@@ -185,8 +221,16 @@ def _run(job: Path, args: argparse.Namespace) -> int:
         status = "reused" if reused else result.status
         headline = ", ".join(f"{k}={v:.4f}" for k, v in list(result.metrics.items())[:3] if isinstance(v, float))
         detail = result.error if not result.ok else headline
-        progress.info("[%d/%d] %s %s (%s): %s %s", done, total, result.case_id, result.algorithm,
-                      _hp_text(result.hyperparameters), status, detail)
+        progress.info(
+            "[%d/%d] %s %s (%s): %s %s",
+            done,
+            total,
+            result.case_id,
+            result.algorithm,
+            _hp_text(result.hyperparameters),
+            status,
+            detail,
+        )
 
     try:
         with interrupt_on_signals():
@@ -212,18 +256,34 @@ def _run_cases(specs: Sequence[CaseSpec], root: Path, args: argparse.Namespace, 
         if args.parallel > 1:
             log.warning("--parallel applies to the local runtime; in the cluster the job controller runs the cases")
         if not args.image and not args.algorithm_images and any(spec.bounds.bounded for spec in specs):
-            log.warning("case bounds (--case-timeout/--case-memory, case_timeout/case_memory) apply to local cases "
-                        "and case Pods (--image); cases in the job controller's own process run unbounded")
+            log.warning(
+                "case bounds (--case-timeout/--case-memory, case_timeout/case_memory) apply to local cases "
+                "and case Pods (--image); cases in the job controller's own process run unbounded"
+            )
 
-        target = ClusterTarget(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace,
-                               image=args.image, algorithm_images=args.algorithm_images, timeout_s=args.timeout,
-                               cleanup=args.cleanup)
+        target = ClusterTarget(
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            namespace=args.namespace,
+            image=args.image,
+            algorithm_images=args.algorithm_images,
+            timeout_s=args.timeout,
+            cleanup=args.cleanup,
+        )
         results = run_cases_in_cluster(specs, root, target, resume=args.resume, progress=on_case)
     else:
-        if (args.kubeconfig or args.context or args.image or args.algorithm_images or args.cleanup
-                or args.namespace != "default"):
-            log.warning("--kubeconfig/--context/--namespace/--image/--algorithm-images/--cleanup apply with "
-                        "--runtime simulation only")
+        if (
+            args.kubeconfig
+            or args.context
+            or args.image
+            or args.algorithm_images
+            or args.cleanup
+            or args.namespace != "default"
+        ):
+            log.warning(
+                "--kubeconfig/--context/--namespace/--image/--algorithm-images/--cleanup apply with "
+                "--runtime simulation only"
+            )
         results = run_cases(specs, root, parallel=args.parallel, resume=args.resume, progress=on_case)
     return results
 
@@ -232,15 +292,18 @@ def _interrupted_message(stopped: Interrupted, args: argparse.Namespace, ended: 
     """What a stopped run says: which test cases it interrupted, how many ended, and the command that goes on."""
     cases = [r for r in stopped.cases if r.status == "interrupted"]
     if cases:
-        where = "during test case" + "s"[: len(cases) != 1] + " " + ", ".join(f"{r.case_id} ({r.algorithm})"
-                                                                            for r in cases)
+        where = (
+            "during test case" + "s"[: len(cases) != 1] + " " + ", ".join(f"{r.case_id} ({r.algorithm})" for r in cases)
+        )
     elif args.runtime == "simulation":
         where = f"while waiting for results; the SimulationJobs keep running in namespace {args.namespace}"
     else:
         where = "between test cases"
     again = [*args.argv, *(["--resume"] if "--resume" not in args.argv else [])]
-    return (f"interrupted by {stopped.signal_name} {where}; {ended} of {total} test cases ended; "
-            f"continue with: {shlex.join(['controller', *again])}")
+    return (
+        f"interrupted by {stopped.signal_name} {where}; {ended} of {total} test cases ended; "
+        f"continue with: {shlex.join(['controller', *again])}"
+    )
 
 
 def _report(job: Path, workspace: Path | None) -> int:

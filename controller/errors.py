@@ -3,6 +3,7 @@
 Every user-facing error names the place (file, key path or index line) and what was expected,
 so that a user can fix the input without reading a traceback.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -87,4 +88,3 @@ class ResultError(IanvsLabError):
         self.message = message
         self.file = str(file)
         super().__init__(f"{self.file}: {message}")
-

@@ -5,6 +5,7 @@ the local runtime and the in-cluster job controller run it the same way. Its id 
 content: file *contents* rather than absolute paths, so the same case on another machine (or in a
 container) has the same id, and `--resume` recognises finished work.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -122,8 +123,11 @@ def build_plan(config: JobConfig, bounds: CaseBounds | None = None) -> list[Case
             )
             spec = _with_id(spec)
             if any(s.case_id == spec.case_id for s in specs):
-                log.warning("algorithm %s: hyper-parameters %s repeat an earlier combination; run once",
-                            algorithm.name, spec.hyperparameters)
+                log.warning(
+                    "algorithm %s: hyper-parameters %s repeat an earlier combination; run once",
+                    algorithm.name,
+                    spec.hyperparameters,
+                )
                 continue
             specs.append(spec)
     return specs
@@ -177,6 +181,7 @@ def _testenv_spec(env: ResolvedTestEnv) -> TestEnvSpec:
 def fingerprint(spec: CaseSpec, digests: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The content that identifies a case: paths replaced by the sha256 of what they point at (read now, or taken
     from ``digests``, `content_digests` as made where the case was planned)."""
+
     def ref(url: str | None) -> str | None:
         if digests is None:
             return _content_ref(url)

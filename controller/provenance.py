@@ -1,4 +1,5 @@
 """What a result must carry to be reproduced: config hash, data checksums, seed, versions, hardware."""
+
 from __future__ import annotations
 
 import importlib.metadata

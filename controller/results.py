@@ -11,6 +11,7 @@ A record is written to ``<workspace>/<job>/<case-id>/result.json`` by `run_case`
 A case that is still running, or whose process vanished without a word (SIGKILL, power loss), has no record:
 `run_case` removes the previous one before it starts. So `--resume` reruns everything that is not ``ok``.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,19 @@ STATUS_FAILED = "failed"
 STATUS_INTERRUPTED = "interrupted"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED)
 EFFICIENCY_METRICS = (
-    "wall_time_s", "train_time_s", "evaluate_time_s", "cpu_time_s", "peak_rss_mib",
-    "peak_gpu_mib", "model_bytes", "model_parameters", "latency_p50_ms", "latency_p95_ms", "throughput_sps",
-    "cloud_samples", "cloud_bytes",
+    "wall_time_s",
+    "train_time_s",
+    "evaluate_time_s",
+    "cpu_time_s",
+    "peak_rss_mib",
+    "peak_gpu_mib",
+    "model_bytes",
+    "model_parameters",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "throughput_sps",
+    "cloud_samples",
+    "cloud_bytes",
 )
 """What a case cost, measured by the runtime and the paradigm the same way wherever it ran (docs/efficiency.md);
 ranked and selected like metrics. A value nobody could measure is None."""

@@ -3,6 +3,7 @@
 Shared by `controller validate` and `controller run`, so a bad input fails both the same way
 (exit code 2) before a single case runs or a leaderboard row is written.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -55,7 +56,9 @@ def _check_name(url: str, name: str, config_file: Path, key: str) -> None:
     try:
         names = scan_names(Path(url))
     except SyntaxError as exc:
-        raise ConfigError(f"syntax error in plugin {url}:{exc.lineno}: {exc.msg}", file=config_file, key=f"{key}.url") from None
+        raise ConfigError(
+            f"syntax error in plugin {url}:{exc.lineno}: {exc.msg}", file=config_file, key=f"{key}.url"
+        ) from None
     if name not in names:
         listing = ", ".join(sorted(names)) or "nothing"
         raise ConfigError(f"{name!r} not found in {url}; it defines: {listing}", file=config_file, key=f"{key}.name")
@@ -75,7 +78,8 @@ def _check_hyperparameters(url: str | None, name: str, given: list[str], config_
     if unknown:
         raise ConfigError(
             f"{name} does not take {', '.join(map(repr, unknown))}; it accepts: {', '.join(sorted(accepted)) or 'nothing'}",
-            file=config_file, key=f"{key}.hyperparameters",
+            file=config_file,
+            key=f"{key}.hyperparameters",
         )
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny synthetic Cityscapes-format dataset, a job that uses it, and gated algorithms (a case
 that waits in its middle until a test lets it go)."""
+
 from __future__ import annotations
 
 import re
@@ -55,8 +56,12 @@ BASELINES = ("pixel-softmax-kb", "pixel-softmax-finetune", "majority-class")
 
 def keep_algorithms(job_dir: Path, *names: str) -> None:
     """Restrict the copied example job to `names` (RFNet has its own, slower tests in tests/rfnet)."""
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
-        "algorithms", [a for a in d["benchmarkingjob"]["test_object"]["algorithms"] if a["name"] in names]))
+    edit_yaml(
+        job_dir / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
+            "algorithms", [a for a in d["benchmarkingjob"]["test_object"]["algorithms"] if a["name"] in names]
+        ),
+    )
 
 
 GATED = ("gated-a", "gated-b")
@@ -71,7 +76,9 @@ def gated_job(job_dir: Path) -> Path:
     the folder ``$IANVS_TEST_GATE`` names (the ``gate`` fixture), training waits, after writing ``started-<pid>``
     there. So a test can signal a run while a case is in its middle, and nothing waits when nothing holds it."""
     keep_algorithms(job_dir, "majority-class")
-    write(job_dir / "gated.py", """
+    write(
+        job_dir / "gated.py",
+        """
         import os
         import time
         from pathlib import Path
@@ -89,12 +96,20 @@ def gated_job(job_dir: Path) -> Path:
                     while (gate / "hold").exists():
                         time.sleep(0.05)
                 return super().train(train_data, valid_data, **kwargs)
-    """)
+    """,
+    )
     majority = (job_dir / "algorithm-majority.yaml").read_text()
-    (job_dir / "algorithm-gated.yaml").write_text(majority.replace("MajorityClassSegmenter", "GatedMajority", 1)
-                                                  .replace("name: GatedMajority", "name: GatedMajority\n      url: ./gated.py"))
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].extend(
-        {"name": name, "url": "./algorithm-gated.yaml"} for name in GATED))
+    (job_dir / "algorithm-gated.yaml").write_text(
+        majority.replace("MajorityClassSegmenter", "GatedMajority", 1).replace(
+            "name: GatedMajority", "name: GatedMajority\n      url: ./gated.py"
+        )
+    )
+    edit_yaml(
+        job_dir / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].extend(
+            {"name": name, "url": "./algorithm-gated.yaml"} for name in GATED
+        ),
+    )
     return job_dir / "benchmarkingjob.yaml"
 
 
@@ -116,13 +131,24 @@ def started(gate: Path, count: int) -> list[int]:
     pytest.fail(f"fewer than {count} gated cases started within {START_TIMEOUT_S:.0f}s")
 
 
-def add_costly(job_dir: Path, name: str, *, mib: int = 0, hold_s: float = 0.0, spin_s: float = 0.0,
-               predict_ms: float = 0.0, child_mib: int = 0, **entry: object) -> None:
+def add_costly(
+    job_dir: Path,
+    name: str,
+    *,
+    mib: int = 0,
+    hold_s: float = 0.0,
+    spin_s: float = 0.0,
+    predict_ms: float = 0.0,
+    child_mib: int = 0,
+    **entry: object,
+) -> None:
     """Add algorithm ``name`` to the job: majority-class at a known cost. Each training round holds ``mib`` MiB
     resident for ``hold_s`` seconds, burns ``spin_s`` seconds of CPU and runs a child process that touches
     ``child_mib`` MiB and exits at once; each predicted sample takes ``predict_ms`` more. ``entry``: more keys of
     its benchmarking-job entry (e.g. case_memory)."""
-    write(job_dir / "costly.py", """
+    write(
+        job_dir / "costly.py",
+        """
         import logging
         import subprocess
         import sys
@@ -154,14 +180,26 @@ def add_costly(job_dir: Path, name: str, *, mib: int = 0, hold_s: float = 0.0, s
             def predict(self, data, **kwargs):
                 time.sleep(self.predict_ms / 1000 * len(data))
                 return super().predict(data, **kwargs)
-    """)
+    """,
+    )
     majority = (job_dir / "algorithm-majority.yaml").read_text()
-    hyperparameters = "".join(f"        - {key}: {{values: [{value}]}}\n" for key, value in
-                              (("mib", mib), ("hold_s", hold_s), ("spin_s", spin_s), ("predict_ms", predict_ms),
-                               ("child_mib", child_mib)))
+    hyperparameters = "".join(
+        f"        - {key}: {{values: [{value}]}}\n"
+        for key, value in (
+            ("mib", mib),
+            ("hold_s", hold_s),
+            ("spin_s", spin_s),
+            ("predict_ms", predict_ms),
+            ("child_mib", child_mib),
+        )
+    )
     costly = f"      name: Costly\n      url: ./costly.py\n      hyperparameters:\n{hyperparameters}"
     changed = re.sub(r"^      name: MajorityClassSegmenter\b.*\n", costly, majority, count=1, flags=re.M)
     assert changed != majority, "algorithm-majority.yaml no longer names MajorityClassSegmenter"
     (job_dir / f"algorithm-{name}.yaml").write_text(changed)
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
-        {"name": name, "url": f"./algorithm-{name}.yaml", **entry}))
+    edit_yaml(
+        job_dir / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
+            {"name": name, "url": f"./algorithm-{name}.yaml", **entry}
+        ),
+    )

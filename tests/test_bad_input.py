@@ -1,4 +1,5 @@
 """Bad input: one specific line on stderr, exit code 2, and no leaderboard row (issue 2, point 10)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,13 +47,16 @@ def _metric_file_missing(job: Path) -> str:
 
 
 def _module_without_class(job: Path) -> str:
-    write(job / "mymodel.py", """
+    write(
+        job / "mymodel.py",
+        """
         from controller import register
 
         @register("OtherModel")
         class OtherModel:
             pass
-    """)
+    """,
+    )
 
     def point(d: dict) -> None:
         d["algorithm"]["modules"][0] = {"type": "basemodel", "name": "MyModel", "url": "./mymodel.py"}
@@ -70,8 +74,11 @@ def _empty_index(job: Path) -> str:
 def _missing_image(job: Path) -> str:
     lines = (job / "data" / "train-index.txt").read_text().splitlines()
     broken = lines[:2] + [lines[2].replace("leftImg8bit.png", "leftImg8bit_MISSING.png")]
-    write(job / "broken-index.txt", "\n".join(line.replace(" ", " data/").replace("leftImg8bit/", "data/leftImg8bit/", 1)
-                                             for line in broken) + "\n")
+    write(
+        job / "broken-index.txt",
+        "\n".join(line.replace(" ", " data/").replace("leftImg8bit/", "data/leftImg8bit/", 1) for line in broken)
+        + "\n",
+    )
     edit_yaml(job / "testenv.yaml", lambda d: d["testenv"]["dataset"].__setitem__("train_index", "./broken-index.txt"))
     return r"broken-index\.txt:3: .*file not found: .*MISSING\.png"
 
@@ -118,17 +125,28 @@ def test_bad_input_is_one_line_exit_2_and_writes_no_leaderboard(
     assert not (job_dir / "workspace").exists()
 
 
-def test_misspelt_hyperparameter_is_named_with_what_the_plugin_accepts(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    edit_yaml(job_dir / "algorithm-kb.yaml", lambda d: d["algorithm"]["modules"][0]["hyperparameters"].append(
-        {"learnig_rate": {"values": [0.1]}}))
+def test_misspelt_hyperparameter_is_named_with_what_the_plugin_accepts(
+    job_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"]["modules"][0]["hyperparameters"].append({"learnig_rate": {"values": [0.1]}}),
+    )
     assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 2
     err = capsys.readouterr().err
-    assert "algorithm-kb.yaml: algorithm.modules[0].hyperparameters: PixelSoftmaxSegmenter does not take 'learnig_rate'; it accepts: " in err
+    assert (
+        "algorithm-kb.yaml: algorithm.modules[0].hyperparameters: PixelSoftmaxSegmenter does not take 'learnig_rate'; it accepts: "
+        in err
+    )
     assert "learning_rate" in err
 
 
-def test_misspelt_hyperparameter_of_a_plugin_file_is_found_without_importing_it(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(job_dir / "hsm.py", """
+def test_misspelt_hyperparameter_of_a_plugin_file_is_found_without_importing_it(
+    job_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        job_dir / "hsm.py",
+        """
         from controller import register
         raise SystemExit("importing this file is not allowed during validate")
 
@@ -136,9 +154,19 @@ def test_misspelt_hyperparameter_of_a_plugin_file_is_found_without_importing_it(
         class HardSampleMining:
             def __init__(self, threshold=0.9):
                 self.threshold = threshold
-    """)
-    edit_yaml(job_dir / "algorithm-kb.yaml", lambda d: d["algorithm"]["modules"].__setitem__(3, {
-        "type": "unseen_sample_recognition", "name": "HardSampleMining", "url": "./hsm.py",
-        "hyperparameters": [{"threhold": {"values": [0.95]}}]}))
+    """,
+    )
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"]["modules"].__setitem__(
+            3,
+            {
+                "type": "unseen_sample_recognition",
+                "name": "HardSampleMining",
+                "url": "./hsm.py",
+                "hyperparameters": [{"threhold": {"values": [0.95]}}],
+            },
+        ),
+    )
     assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 2
     assert "HardSampleMining does not take 'threhold'; it accepts: threshold" in capsys.readouterr().err

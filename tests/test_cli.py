@@ -1,4 +1,5 @@
 """The command line: fast start-up, no heavy imports for help/validate, Ianvs-style -f accepted."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,9 @@ def test_help_imports_no_heavy_library() -> None:
 
 
 def test_validate_imports_neither_torch_nor_matplotlib(job_dir: Path) -> None:
-    imported = _imported_after(f"from controller.cli import main\nassert main(['validate', {str(job_dir / 'benchmarkingjob.yaml')!r}]) == 0")
+    imported = _imported_after(
+        f"from controller.cli import main\nassert main(['validate', {str(job_dir / 'benchmarkingjob.yaml')!r}]) == 0"
+    )
     assert not imported["torch"] and not imported["matplotlib"]
 
 
@@ -42,8 +45,12 @@ def test_validate_counts_a_repeated_hyperparameter_combination_once(
     job_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     keep_algorithms(job_dir, "pixel-softmax-finetune")
-    edit_yaml(job_dir / "algorithm-finetune.yaml", lambda d: d["algorithm"]["modules"][0]["hyperparameters"][0]
-              .__setitem__("learning_rate", {"values": [0.05, 0.1, 0.05]}))
+    edit_yaml(
+        job_dir / "algorithm-finetune.yaml",
+        lambda d: d["algorithm"]["modules"][0]["hyperparameters"][0].__setitem__(
+            "learning_rate", {"values": [0.05, 0.1, 0.05]}
+        ),
+    )
     assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 0
     assert "ok (1 algorithm, 2 test cases," in capsys.readouterr().err
 
@@ -56,12 +63,17 @@ def test_validate_warns_when_an_index_uses_test_split_cities(job_dir: Path, caps
         copy = job_dir / "bonn" / f"{n}.png"
         copy.write_bytes((job_dir / "data" / token).read_bytes())
         copies.append(f"bonn/{n}.png")
-    rows = [" ".join(f"data/{t}" for t in line.split()) for line in (job_dir / "data" / "train-index.txt").read_text().splitlines()]
+    rows = [
+        " ".join(f"data/{t}" for t in line.split())
+        for line in (job_dir / "data" / "train-index.txt").read_text().splitlines()
+    ]
     (job_dir / "with-bonn.txt").write_text("\n".join([*rows, " ".join(copies)]) + "\n")
     edit_yaml(job_dir / "testenv.yaml", lambda d: d["testenv"]["dataset"].__setitem__("train_index", "./with-bonn.txt"))
     assert main(["validate", str(job_dir / "benchmarkingjob.yaml")]) == 0
-    assert (f"{job_dir / 'with-bonn.txt'}: the train index uses 1 images of official Cityscapes test-split cities (bonn 1)"
-            in capsys.readouterr().err)
+    assert (
+        f"{job_dir / 'with-bonn.txt'}: the train index uses 1 images of official Cityscapes test-split cities (bonn 1)"
+        in capsys.readouterr().err
+    )
 
 
 def test_ianvs_style_f_option_is_accepted(job_dir: Path) -> None:
@@ -88,7 +100,9 @@ def test_python_dash_m_works() -> None:
 
 
 @pytest.mark.parametrize("argv", [["run", "missing.yaml"], ["validate", "missing.yaml"]])
-def test_missing_job_file_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_job_file_exits_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.yaml'}: benchmarking job file not found"
@@ -98,7 +112,9 @@ def test_cluster_options_without_the_simulation_runtime_are_flagged(
     job_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     keep_algorithms(job_dir, "majority-class")
-    code = main(["run", str(job_dir / "benchmarkingjob.yaml"), "--workspace", str(tmp_path / "ws"), "--namespace", "lab"])
+    code = main(
+        ["run", str(job_dir / "benchmarkingjob.yaml"), "--workspace", str(tmp_path / "ws"), "--namespace", "lab"]
+    )
     assert code == 0
     assert "apply with --runtime simulation only" in capsys.readouterr().err
 

@@ -1,4 +1,5 @@
 """The main job, as `make demo` runs it: default synthetic data, CLI, leaderboard and report."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Com
     job = tmp_path_factory.mktemp("demo") / "cityscapes-lifelong"
     shutil.copytree(EXAMPLE, job, ignore=shutil.ignore_patterns("data", "workspace"))
     subprocess.run([sys.executable, "-m", "controller", "dataset", "synth", str(job / "data")], check=True)
-    run = subprocess.run([sys.executable, "-m", "controller", "run", str(job / "benchmarkingjob.yaml")],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "controller", "run", str(job / "benchmarkingjob.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return job, run
 
 
@@ -56,7 +61,16 @@ def test_demo_miou_is_clearly_above_the_majority_class_baseline(demo) -> None:
 def test_demo_reports_a_full_lifelong_row(demo, algorithm: str) -> None:
     job, _ = demo
     row = next(r for r in _rows(job) if r["algorithm"] == algorithm)
-    for metric in ("ACC", "BWT", "FWT", "forgetting", "BWT_ianvs", "FWT_ianvs", "task_avg_acc", "samples_transfer_ratio"):
+    for metric in (
+        "ACC",
+        "BWT",
+        "FWT",
+        "forgetting",
+        "BWT_ianvs",
+        "FWT_ianvs",
+        "task_avg_acc",
+        "samples_transfer_ratio",
+    ):
         assert row[metric] != "", metric
     assert float(row["BWT"]) < -0.2  # naive fine-tuning forgets earlier cities
 

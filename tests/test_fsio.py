@@ -151,4 +151,3 @@ def test_commit_refuses_to_replace_a_file(tmp_path: Path) -> None:
         stage.commit()
     assert dest.read_text() == "not a folder"
     assert os.listdir(tmp_path) == ["ds"]
-

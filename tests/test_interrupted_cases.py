@@ -3,6 +3,7 @@
 The job has majority-class and two gated algorithms (tests/conftest.py: ``gated_job``), so a test can signal a run
 exactly while a case is in its middle; the same job run straight through is the reference leaderboard.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,7 +28,12 @@ class Run:
         env = {**os.environ, "IANVS_TEST_GATE": str(gate), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "controller", "run", str(job), "--workspace", str(workspace), *options],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
 
     def finish(self, timeout_s: float = 120) -> tuple[int, str]:
         _, stderr = self.process.communicate(timeout=timeout_s)
@@ -121,8 +127,10 @@ def test_a_killed_case_process_is_a_failed_case_the_others_still_run_and_resume_
     (gate / "hold").unlink()
     code, stderr = running.finish()
     assert code == 1, stderr
-    results = {json.loads(p.read_text())["algorithm"]: json.loads(p.read_text())
-               for p in (workspace / "cityscapes-lifelong").glob("*/result.json")}
+    results = {
+        json.loads(p.read_text())["algorithm"]: json.loads(p.read_text())
+        for p in (workspace / "cityscapes-lifelong").glob("*/result.json")
+    }
     killed = [r for r in results.values() if r["status"] == "failed"]
     assert len(killed) == 1 and killed[0]["algorithm"] in GATED
     assert killed[0]["error"].startswith("case process killed by SIGKILL without a result; last log line:")
@@ -153,10 +161,10 @@ def test_a_run_killed_outright_leaves_no_result_for_its_running_case_and_resume_
     _same(leaderboard(workspace), reference)
 
 
-
 def _same(board: list[dict[str, str]], expected: list[dict[str, str]]) -> None:
     """Equal leaderboards: the same row for every case, and the same values in rank order. Rows with equal sort
     keys (the gated cases are alike) keep the order in which they were stored, which differs with history."""
+
     def by_case(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
         return {row["case_id"]: {k: v for k, v in row.items() if k != "rank"} for row in rows}
 

@@ -1,4 +1,5 @@
 """Specification of controller.metrics.classification: accuracy and F1."""
+
 from __future__ import annotations
 
 import numpy as np

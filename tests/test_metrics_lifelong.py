@@ -1,4 +1,5 @@
 """Specification of controller.metrics.lifelong: GEM metrics, forgetting, Ianvs variants, transfer ratio."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Specification of controller.metrics.registry: built-in metrics by YAML name, and FunctionMetric."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,17 @@ from controller.metrics.registry import (
     is_builtin,
 )
 
-SAMPLE_NAMES = ["accuracy", "f1_score", "pixel_accuracy", "mean_class_accuracy", "CPA", "mIoU", "miou", "mean_iou", "fwIoU"]
+SAMPLE_NAMES = [
+    "accuracy",
+    "f1_score",
+    "pixel_accuracy",
+    "mean_class_accuracy",
+    "CPA",
+    "mIoU",
+    "miou",
+    "mean_iou",
+    "fwIoU",
+]
 SYSTEM_NAMES = [
     "ACC",
     "BWT",

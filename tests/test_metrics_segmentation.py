@@ -1,4 +1,5 @@
 """Specification of controller.metrics.segmentation: confusion matrix and the scores derived from it."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Paradigms on the tiny synthetic dataset: single-task and lifelong learning behave as specified."""
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,13 @@ def test_unseen_samples_are_counted_for_the_transfer_ratio(results: dict[str, Ca
 
 def test_test_city_without_training_is_routed_to_the_cloud(job_dir: Path, tmp_path: Path) -> None:
     lines = (job_dir / "data" / "train-index.txt").read_text().splitlines()
-    write(job_dir / "train-two-cities.txt", "\n".join(
-        " ".join("data/" + p for p in line.split()) for line in lines if "zurich" not in line) + "\n")
-    edit_yaml(job_dir / "testenv.yaml", lambda d: d["testenv"]["dataset"].__setitem__("train_index", "./train-two-cities.txt"))
+    write(
+        job_dir / "train-two-cities.txt",
+        "\n".join(" ".join("data/" + p for p in line.split()) for line in lines if "zurich" not in line) + "\n",
+    )
+    edit_yaml(
+        job_dir / "testenv.yaml", lambda d: d["testenv"]["dataset"].__setitem__("train_index", "./train-two-cities.txt")
+    )
     spec = next(s for s in build_plan(load_job(job_dir / "benchmarkingjob.yaml")) if s.algorithm == "pixel-softmax-kb")
     result = run_case(spec, tmp_path)
     assert result.ok, result.error
@@ -79,10 +84,14 @@ def test_test_city_without_training_is_routed_to_the_cloud(job_dir: Path, tmp_pa
 
 
 def test_single_task_learning_trains_saves_loads_and_scores(job_dir: Path, tmp_path: Path) -> None:
-    edit_yaml(job_dir / "algorithm-kb.yaml", lambda d: d["algorithm"].update(
-        paradigm_type="singletasklearning", modules=[d["algorithm"]["modules"][0]]))
-    edit_yaml(job_dir / "testenv.yaml", lambda d: d["testenv"].__setitem__(
-        "metrics", [{"name": "mIoU"}, {"name": "pixel_accuracy"}]))
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"].update(paradigm_type="singletasklearning", modules=[d["algorithm"]["modules"][0]]),
+    )
+    edit_yaml(
+        job_dir / "testenv.yaml",
+        lambda d: d["testenv"].__setitem__("metrics", [{"name": "mIoU"}, {"name": "pixel_accuracy"}]),
+    )
     spec = next(s for s in build_plan(load_job(job_dir / "benchmarkingjob.yaml")) if s.algorithm == "pixel-softmax-kb")
     result = run_case(spec, tmp_path)
     assert result.ok, result.error
@@ -93,7 +102,9 @@ def test_single_task_learning_trains_saves_loads_and_scores(job_dir: Path, tmp_p
 
 
 def test_plugin_metric_from_a_file_is_used(job_dir: Path, tmp_path: Path) -> None:
-    write(job_dir / "road_share.py", """
+    write(
+        job_dir / "road_share.py",
+        """
         import numpy as np
         from controller import register
 
@@ -101,8 +112,12 @@ def test_plugin_metric_from_a_file_is_used(job_dir: Path, tmp_path: Path) -> Non
         def road_share(y_true, y_pred, **kwargs):
             predicted = np.concatenate([p.ravel() for p in y_pred])
             return float((predicted == 0).mean())
-    """)
-    edit_yaml(job_dir / "testenv.yaml", lambda d: d["testenv"]["metrics"].append({"name": "road_share", "url": "./road_share.py"}))
+    """,
+    )
+    edit_yaml(
+        job_dir / "testenv.yaml",
+        lambda d: d["testenv"]["metrics"].append({"name": "road_share", "url": "./road_share.py"}),
+    )
     spec = next(s for s in build_plan(load_job(job_dir / "benchmarkingjob.yaml")) if s.algorithm == "majority-class")
     result = run_case(spec, tmp_path)
     assert result.ok, result.error

@@ -1,4 +1,5 @@
 """Test cases: the Cartesian product of hyper-parameters, with ids that hash content, not paths."""
+
 from __future__ import annotations
 
 import shutil
@@ -24,8 +25,14 @@ def test_cartesian_product_within_and_across_modules(job_dir: Path) -> None:
     _grid(job_dir)
     specs = [s for s in build_plan(load_job(job_dir / "benchmarkingjob.yaml")) if s.algorithm == "pixel-softmax-kb"]
     assert len(specs) == 2 * 3 * 2
-    combos = {(s.hyperparameters["basemodel-learning_rate"], s.hyperparameters["basemodel-epochs"],
-               s.hyperparameters["task_definition-attribute"]) for s in specs}
+    combos = {
+        (
+            s.hyperparameters["basemodel-learning_rate"],
+            s.hyperparameters["basemodel-epochs"],
+            s.hyperparameters["task_definition-attribute"],
+        )
+        for s in specs
+    }
     assert len(combos) == 12
     assert len({s.case_id for s in specs}) == 12
 
@@ -46,11 +53,17 @@ def test_case_ids_survive_moving_the_job_folder(job_dir: Path, tmp_path: Path) -
 
 def test_case_id_changes_with_a_hyperparameter(job_dir: Path) -> None:
     def kb_id() -> str:
-        return next(s.case_id for s in build_plan(load_job(job_dir / "benchmarkingjob.yaml")) if s.algorithm == "pixel-softmax-kb")
+        return next(
+            s.case_id
+            for s in build_plan(load_job(job_dir / "benchmarkingjob.yaml"))
+            if s.algorithm == "pixel-softmax-kb"
+        )
 
     before = kb_id()
-    edit_yaml(job_dir / "algorithm-kb.yaml",
-              lambda d: d["algorithm"]["modules"][0]["hyperparameters"][0].__setitem__("learning_rate", {"values": [0.2]}))
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"]["modules"][0]["hyperparameters"][0].__setitem__("learning_rate", {"values": [0.2]}),
+    )
     assert kb_id() != before
 
 

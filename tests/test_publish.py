@@ -1,4 +1,5 @@
 """Publishing through the CLI: the leaderboard accumulates across runs without duplicating cases."""
+
 from __future__ import annotations
 
 import csv
@@ -11,8 +12,12 @@ from tests.conftest import BASELINES, edit_yaml, keep_algorithms
 
 
 def _only_majority(job_dir: Path) -> None:
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
-        "algorithms", [{"name": "majority-class", "url": "./algorithm-majority.yaml"}]))
+    edit_yaml(
+        job_dir / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["test_object"].__setitem__(
+            "algorithms", [{"name": "majority-class", "url": "./algorithm-majority.yaml"}]
+        ),
+    )
 
 
 def _rows(job_dir: Path) -> list[dict[str, str]]:
@@ -30,8 +35,10 @@ def test_rerunning_a_job_replaces_rows_instead_of_appending_duplicates(job_dir: 
 def test_a_changed_configuration_is_appended_to_the_earlier_rows(job_dir: Path) -> None:
     _only_majority(job_dir)
     assert main(["run", str(job_dir / "benchmarkingjob.yaml")]) == 0
-    edit_yaml(job_dir / "algorithm-majority.yaml", lambda d: d["algorithm"]["modules"][1].__setitem__(
-        "hyperparameters", [{"attribute": {"values": ["folder"]}}]))
+    edit_yaml(
+        job_dir / "algorithm-majority.yaml",
+        lambda d: d["algorithm"]["modules"][1].__setitem__("hyperparameters", [{"attribute": {"values": ["folder"]}}]),
+    )
     assert main(["run", str(job_dir / "benchmarkingjob.yaml")]) == 0
     assert sorted(r["task_definition-attribute"] for r in _rows(job_dir)) == ["city", "folder"]
 

@@ -1,4 +1,5 @@
 """The self-contained HTML report and the PNG plots it embeds."""
+
 from __future__ import annotations
 
 import base64
@@ -208,7 +209,9 @@ def test_heatmap_of_matrix_with_wrong_row_length_names_the_round(tmp_path: Path)
         matrix_heatmap(bad, tmp_path / "h.png")
 
 
-@pytest.mark.parametrize(("metric", "name"), [("mIoU", "mIoU-heatmap.png"), ("acc/task avg", "acc_task_avg-heatmap.png")])
+@pytest.mark.parametrize(
+    ("metric", "name"), [("mIoU", "mIoU-heatmap.png"), ("acc/task avg", "acc_task_avg-heatmap.png")]
+)
 def test_heatmap_filename_is_deterministic_and_safe(metric: str, name: str) -> None:
     assert heatmap_filename(metric) == name
 

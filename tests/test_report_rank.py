@@ -1,4 +1,5 @@
 """Leaderboard (rank CSVs), plain-text table and markdown: the story manager's tabular outputs."""
+
 from __future__ import annotations
 
 import csv
@@ -63,8 +64,20 @@ def test_all_rank_columns_follow_ianvs_order_then_ours(tmp_path: Path) -> None:
     update_leaderboard(tmp_path, [result], rank_config())
     header, _ = read_csv(tmp_path / ALL)
     assert header == [
-        "rank", "algorithm", "accuracy", "BWT", "paradigm", "basemodel", "task_definition",
-        "basemodel-learning_rate", "task_definition-origins", "time", "url", "status", "error", "case_id",
+        "rank",
+        "algorithm",
+        "accuracy",
+        "BWT",
+        "paradigm",
+        "basemodel",
+        "task_definition",
+        "basemodel-learning_rate",
+        "task_definition-origins",
+        "time",
+        "url",
+        "status",
+        "error",
+        "case_id",
     ]
 
 
@@ -85,7 +98,9 @@ def test_row_cells_hold_names_values_and_case_facts(tmp_path: Path) -> None:
     )
     update_leaderboard(tmp_path, [result], rank_config())
     row = read_csv(tmp_path / ALL)[1][0]
-    assert {k: row[k] for k in ("rank", "algorithm", "accuracy", "paradigm", "basemodel", "url", "status", "case_id")} == {
+    assert {
+        k: row[k] for k in ("rank", "algorithm", "accuracy", "paradigm", "basemodel", "url", "status", "case_id")
+    } == {
         "rank": "1",
         "algorithm": "rfnet_lifelong",
         "accuracy": "0.8125",
@@ -228,12 +243,12 @@ def test_multi_key_sort_puts_missing_and_failed_last(
     assert [row["rank"] for row in board.rows] == [1, 2, 3, 4, 5]
 
 
-def test_sort_key_for_unknown_metric_is_skipped_with_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_sort_key_for_unknown_metric_is_skipped_with_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     results = [make_result("a", metrics={"accuracy": 0.2}), make_result("b", metrics={"accuracy": 0.9})]
     with caplog.at_level(logging.WARNING, logger="controller.report.rank"):
-        board = update_leaderboard(tmp_path, results, rank_config(sort_by=[{"FWT": "descend"}, {"accuracy": "descend"}]))
+        board = update_leaderboard(
+            tmp_path, results, rank_config(sort_by=[{"FWT": "descend"}, {"accuracy": "descend"}])
+        )
     assert [row["case_id"] for row in board.rows] == ["b", "a"]
     assert board.sort_keys == [("accuracy", False)]
     assert "'FWT'" in caplog.text
@@ -263,8 +278,18 @@ def test_selected_columns_keep_fixed_ones_and_add_missing_names_empty(tmp_path: 
     update_leaderboard(tmp_path, [two_module_result()], rank)
     header, rows = read_csv(tmp_path / SELECTED)
     assert header == [
-        "rank", "algorithm", "BWT", "FWT", "paradigm", "basemodel",
-        "basemodel-learning_rate", "basemodel-momentum", "time", "url", "status", "error",
+        "rank",
+        "algorithm",
+        "BWT",
+        "FWT",
+        "paradigm",
+        "basemodel",
+        "basemodel-learning_rate",
+        "basemodel-momentum",
+        "time",
+        "url",
+        "status",
+        "error",
     ]
     assert (rows[0]["BWT"], rows[0]["FWT"], rows[0]["basemodel-momentum"]) == ("-0.1", "", "")
 
@@ -365,8 +390,16 @@ def test_malformed_stored_csv_names_file_and_line(tmp_path: Path, content: str, 
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0.81234, "0.8123"), (12.3456, "12.35"), (1234.56, "1235"), (0.5, "0.5"), (-0.0123456, "-0.01235"),
-     (1234567.0, "1.235e+06"), (3, "3"), (0.0, "0")],
+    [
+        (0.81234, "0.8123"),
+        (12.3456, "12.35"),
+        (1234.56, "1235"),
+        (0.5, "0.5"),
+        (-0.0123456, "-0.01235"),
+        (1234567.0, "1.235e+06"),
+        (3, "3"),
+        (0.0, "0"),
+    ],
 )
 def test_numbers_print_with_four_significant_digits(value: float, text: str) -> None:
     assert format_number(value) == text

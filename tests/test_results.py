@@ -1,4 +1,5 @@
 """Result records: "ok" means finished with the testenv's metrics, and nothing else is read or written as ok."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,16 @@ from tests.conftest import keep_algorithms
 
 
 def _record(**changes: object) -> CaseResult:
-    fields: dict[str, object] = dict(case_id="0123456789ab", benchmarking_job="cityscapes-lifelong", algorithm="majority-class",
-                                     paradigm="lifelonglearning", modules={}, hyperparameters={}, status="ok",
-                                     metrics={"mIoU": 0.25})
+    fields: dict[str, object] = dict(
+        case_id="0123456789ab",
+        benchmarking_job="cityscapes-lifelong",
+        algorithm="majority-class",
+        paradigm="lifelonglearning",
+        modules={},
+        hyperparameters={},
+        status="ok",
+        metrics={"mIoU": 0.25},
+    )
     return CaseResult(**{**fields, **changes})  # type: ignore[arg-type]
 
 
@@ -36,8 +44,14 @@ def _edit(path: Path, **changes: object) -> None:
 
 def test_a_record_has_no_default_status() -> None:
     with pytest.raises(TypeError, match="status"):
-        CaseResult(case_id="0123456789ab", benchmarking_job="j", algorithm="a", paradigm="p", modules={},  # type: ignore[call-arg]
-                   hyperparameters={})
+        CaseResult(
+            case_id="0123456789ab",
+            benchmarking_job="j",
+            algorithm="a",
+            paradigm="p",
+            modules={},  # type: ignore[call-arg]
+            hyperparameters={},
+        )
 
 
 def test_an_ok_record_without_metrics_is_never_written(tmp_path: Path) -> None:
@@ -75,8 +89,10 @@ def test_report_refuses_a_hand_made_ok_result_without_metrics(
     _edit(finished, metrics={})
     assert main(["report", str(job_dir / "benchmarkingjob.yaml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == f"error: {finished}: not a case result: claims status ok but holds no metrics (a case that " \
-                      "did not finish?)"
+    assert (
+        err[-1] == f"error: {finished}: not a case result: claims status ok but holds no metrics (a case that "
+        "did not finish?)"
+    )
 
 
 def test_report_refuses_an_ok_result_lacking_a_metric_its_testenv_asks_for(
@@ -105,9 +121,7 @@ def test_resume_runs_a_case_again_whose_result_cannot_be_trusted(
     assert json.loads(finished.read_text())["metrics"] == good["metrics"]
 
 
-def test_resume_runs_interrupted_cases_again(
-    finished: Path, job_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_resume_runs_interrupted_cases_again(finished: Path, job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _edit(finished, status="interrupted", error="interrupted by SIGINT", metrics={})
     capsys.readouterr()
     assert main(["run", str(job_dir / "benchmarkingjob.yaml"), "--resume"]) == 0

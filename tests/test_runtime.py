@@ -1,4 +1,5 @@
 """Local runtime: isolated cases, parallel = serial, resumable, workspace layout and provenance."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,23 @@ from tests.conftest import edit_yaml, keep_algorithms, write
 
 
 def _fast(job_dir: Path) -> None:
-    edit_yaml(job_dir / "algorithm-kb.yaml", lambda d: d["algorithm"]["modules"][0].__setitem__(
-        "hyperparameters", [{"learning_rate": {"values": [0.05, 0.1]}}, {"epochs": {"values": [1]}},
-                            {"pixels_per_image": {"values": [256]}}]))
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"]["modules"][0].__setitem__(
+            "hyperparameters",
+            [
+                {"learning_rate": {"values": [0.05, 0.1]}},
+                {"epochs": {"values": [1]}},
+                {"pixels_per_image": {"values": [256]}},
+            ],
+        ),
+    )
 
 
 def _broken_plugin(job_dir: Path) -> None:
-    write(job_dir / "broken.py", """
+    write(
+        job_dir / "broken.py",
+        """
         from controller import register
 
         @register("Broken")
@@ -30,17 +41,25 @@ def _broken_plugin(job_dir: Path) -> None:
 
             def predict(self, data, **kwargs):
                 return []
-    """)
-    write(job_dir / "algorithm-broken.yaml", """
+    """,
+    )
+    write(
+        job_dir / "algorithm-broken.yaml",
+        """
         algorithm:
           paradigm_type: singletasklearning
           modules:
             - type: basemodel
               name: Broken
               url: ./broken.py
-    """)
-    edit_yaml(job_dir / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
-        {"name": "broken", "url": "./algorithm-broken.yaml"}))
+    """,
+    )
+    edit_yaml(
+        job_dir / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
+            {"name": "broken", "url": "./algorithm-broken.yaml"}
+        ),
+    )
 
 
 def test_a_failing_case_is_recorded_and_the_others_still_run(job_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,8 +69,10 @@ def test_a_failing_case_is_recorded_and_the_others_still_run(job_dir: Path, caps
     assert code == 1
     rows = (job_dir / "workspace" / "cityscapes-lifelong" / "rank" / "all_rank.csv").read_text()
     assert "RuntimeError: simulated out-of-memory second line" in rows
-    results = {json.loads(p.read_text())["algorithm"]: json.loads(p.read_text())
-               for p in (job_dir / "workspace" / "cityscapes-lifelong").glob("*/result.json")}
+    results = {
+        json.loads(p.read_text())["algorithm"]: json.loads(p.read_text())
+        for p in (job_dir / "workspace" / "cityscapes-lifelong").glob("*/result.json")
+    }
     assert results["majority-class"]["status"] == "ok"
     assert results["broken"]["status"] == "failed"
     log = Path(results["broken"]["case_dir"], "case.log").read_text()

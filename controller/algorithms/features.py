@@ -1,4 +1,5 @@
 """Per-pixel features for the light-weight segmentation baselines (numpy only)."""
+
 from __future__ import annotations
 
 import numpy as np

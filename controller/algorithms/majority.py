@@ -2,6 +2,7 @@
 
 The floor any learned segmentation model must clear; shipped so that the leaderboard shows it.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ class MajorityClassSegmenter:
     def __init__(self) -> None:
         self.counts: np.ndarray | None = None
 
-    def train(self, train_data: Sequence[Sample], valid_data: Sequence[Sample] | None = None, *, context: Context, **_: object) -> None:
+    def train(
+        self, train_data: Sequence[Sample], valid_data: Sequence[Sample] | None = None, *, context: Context, **_: object
+    ) -> None:
         counts = np.zeros(context.num_classes, np.int64) if self.counts is None else self.counts
         for sample in train_data:
             label = read_label(sample.label)

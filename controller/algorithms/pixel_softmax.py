@@ -5,6 +5,7 @@ per class, trains in seconds on a CPU, and — because it has one shared linear 
 earlier visual domain when fine-tuned on a later one, which is what a lifelong benchmark must
 be able to show. Deterministic under the case seed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,7 +52,9 @@ class PixelSoftmaxSegmenter:
 
     # ------------------------------------------------------------ training
 
-    def train(self, train_data: Sequence[Sample], valid_data: Sequence[Sample] | None = None, *, context: Context, **_: object) -> None:
+    def train(
+        self, train_data: Sequence[Sample], valid_data: Sequence[Sample] | None = None, *, context: Context, **_: object
+    ) -> None:
         rng = np.random.default_rng([context.seed, context.round or 0])
         features, labels = self._sample_pixels(train_data, context, rng)
         if features.shape[0] == 0:
@@ -64,14 +67,20 @@ class PixelSoftmaxSegmenter:
             for start in range(0, x.shape[0], self.batch_size):
                 batch = order[start : start + self.batch_size]
                 loss += self._adam_step(x[batch], labels[batch]) * batch.size
-            log.info("epoch %d/%d: cross-entropy %.4f on %d pixels", epoch + 1, self.epochs, loss / x.shape[0], x.shape[0])
+            log.info(
+                "epoch %d/%d: cross-entropy %.4f on %d pixels", epoch + 1, self.epochs, loss / x.shape[0], x.shape[0]
+            )
 
-    def _sample_pixels(self, samples: Sequence[Sample], context: Context, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_pixels(
+        self, samples: Sequence[Sample], context: Context, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for sample in samples:
             feats = pixel_features(sample, use_depth=self.use_depth)
             label = read_label(sample.label)
-            valid = np.flatnonzero((label.reshape(-1) != context.ignore_index) & (label.reshape(-1) < context.num_classes))
+            valid = np.flatnonzero(
+                (label.reshape(-1) != context.ignore_index) & (label.reshape(-1) < context.num_classes)
+            )
             if valid.size == 0:
                 continue
             chosen = rng.choice(valid, size=min(self.pixels_per_image, valid.size), replace=False)
@@ -143,8 +152,15 @@ class PixelSoftmaxSegmenter:
         assert self.bias is not None and self.mean is not None and self.std is not None  # set with the weights
         path.parent.mkdir(parents=True, exist_ok=True)
         with fsio.atomic_file(path) as handle:
-            np.savez(handle, weights=self.weights, bias=self.bias, mean=self.mean, std=self.std,
-                     step=np.array(self._step), use_depth=np.array(self.use_depth))
+            np.savez(
+                handle,
+                weights=self.weights,
+                bias=self.bias,
+                mean=self.mean,
+                std=self.std,
+                step=np.array(self._step),
+                use_depth=np.array(self.use_depth),
+            )
         return path
 
     def load(self, model_url: str | Path) -> None:

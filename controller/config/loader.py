@@ -3,6 +3,7 @@
 Each error names the file, the line, the key path and what was expected, e.g.
 ``testenv.yaml:9:7: testenv.metrics[1].url: file not found: ./acc.py``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -147,9 +148,7 @@ def load_testenv(path: Path) -> ResolvedTestEnv:
         if value is None:
             raise doc.error(keypath, f"missing: expected the path of the {split.split('_')[0]} index file")
         indexes[split] = _resolve(doc, keypath, value, base, must_exist=True)
-    metrics = tuple(
-        _metric(doc, ("testenv", "metrics", i), m.name, m.url, base) for i, m in enumerate(env.metrics)
-    )
+    metrics = tuple(_metric(doc, ("testenv", "metrics", i), m.name, m.url, base) for i, m in enumerate(env.metrics))
     model_metric = None
     if env.model_eval is not None:
         mm = env.model_eval.model_metric
@@ -170,7 +169,9 @@ def _dataset(doc: YamlDocument, env: TestEnv, base: Path) -> ResolvedDataset | N
                 raise doc.error(keypath + (key,), "only meaningful with dataset_url (the archive or dataset to fetch)")
         return None
     if not ds.dataset_path:
-        raise doc.error(keypath + ("dataset_path",), "missing: expected the folder the dataset from dataset_url goes to")
+        raise doc.error(
+            keypath + ("dataset_path",), "missing: expected the folder the dataset from dataset_url goes to"
+        )
     try:
         url = expand(ds.dataset_url)
     except UndefinedVariable as exc:
@@ -204,7 +205,9 @@ def load_algorithm(path: Path, name: str) -> ResolvedAlgorithm:
     )
     initial = None
     if algorithm.initial_model_url:
-        initial = str(_resolve(doc, ("algorithm", "initial_model_url"), algorithm.initial_model_url, base, must_exist=True))
+        initial = str(
+            _resolve(doc, ("algorithm", "initial_model_url"), algorithm.initial_model_url, base, must_exist=True)
+        )
     return ResolvedAlgorithm(name, path, algorithm, modules, initial)
 
 
@@ -264,7 +267,11 @@ def _warn_extras(doc: YamlDocument, keypath: KeyPath, value: Any, *, forward: bo
             line, _ = doc.position(keypath + (key,))
             where = f"{doc.path}:{line}" if line else str(doc.path)
             if forward:
-                log.warning("%s: %s: not a known testenv key; forwarded to the paradigm as-is", where, format_keypath(keypath + (key,)))
+                log.warning(
+                    "%s: %s: not a known testenv key; forwarded to the paradigm as-is",
+                    where,
+                    format_keypath(keypath + (key,)),
+                )
             else:
                 log.warning("%s: %s: unknown key ignored (typo?)", where, format_keypath(keypath + (key,)))
         for name in type(value).model_fields:

@@ -3,6 +3,7 @@
 The models check shape and types only; paths are resolved and checked by `controller.config.loader`,
 which knows which file named them.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -155,9 +156,7 @@ class TestEnv(Section):
     @model_validator(mode="after")
     def _class_names_match(self) -> TestEnv:
         if self.class_names is not None and len(self.class_names) != self.num_classes:
-            raise ValueError(
-                f"class_names has {len(self.class_names)} names but num_classes is {self.num_classes}"
-            )
+            raise ValueError(f"class_names has {len(self.class_names)} names but num_classes is {self.num_classes}")
         return self
 
 

@@ -1,4 +1,5 @@
 """Path resolution: relative to the file that names the path, never the working directory."""
+
 from __future__ import annotations
 
 import os

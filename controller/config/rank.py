@@ -1,4 +1,5 @@
 """The `benchmarkingjob.rank` section: how the leaderboard is sorted, filtered and saved."""
+
 from __future__ import annotations
 
 from typing import Literal

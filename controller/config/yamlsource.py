@@ -3,6 +3,7 @@
 Errors found after parsing (wrong type, missing file) can then name the line of the offending
 key, not just its path. Only the safe YAML subset is accepted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,10 +1,11 @@
 """`controller lab ...`: the Simulation System Administrator's commands (argument parsing stays import-cheap).
 
-    lab check [-i INVENTORY] [-e VAR=VALUE|@FILE ...]    host checks on every lab host; a table; exit 1 if one fails
-    lab up    [-i INVENTORY] [-e ...] [--limit HOSTS]    build the lab: ansible-playbook site.yml, via ansible-runner
-    lab deploy [-i INVENTORY] [-e ...]                   deploy the Simulation Job Controller into the lab's cluster
-    lab down  [-i INVENTORY] [-e ...] [--purge]          remove it again (--purge: also every SimulationJob and result)
+lab check [-i INVENTORY] [-e VAR=VALUE|@FILE ...]    host checks on every lab host; a table; exit 1 if one fails
+lab up    [-i INVENTORY] [-e ...] [--limit HOSTS]    build the lab: ansible-playbook site.yml, via ansible-runner
+lab deploy [-i INVENTORY] [-e ...]                   deploy the Simulation Job Controller into the lab's cluster
+lab down  [-i INVENTORY] [-e ...] [--purge]          remove it again (--purge: also every SimulationJob and result)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,19 +29,37 @@ def add_lab_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     lab = commands.add_parser("lab", help="the lab: check hosts and build it with this repository's Ansible playbooks")
     actions = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-i", "--inventory", type=Path, default=REPO / "inventories" / "single-host",
-                        help="Ansible inventory file or folder (default: inventories/single-host)")
-    common.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VAR=VALUE|@FILE",
-                        help="variables for the roles, as ansible-playbook takes them; repeatable")
+    common.add_argument(
+        "-i",
+        "--inventory",
+        type=Path,
+        default=REPO / "inventories" / "single-host",
+        help="Ansible inventory file or folder (default: inventories/single-host)",
+    )
+    common.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE|@FILE",
+        help="variables for the roles, as ansible-playbook takes them; repeatable",
+    )
     common.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
     actions.add_parser("check", parents=[common], help="run the host checks and print a table of the results")
     actions.add_parser("up", parents=[common], help="build the lab: site.yml (host checks, Docker, ...)")
-    actions.add_parser("deploy", parents=[common],
-                       help="deploy the Simulation Job Controller (CRD, RBAC, Deployment) into the lab's cluster")
-    down = actions.add_parser("down", parents=[common],
-                              help="remove the Simulation Job Controller from the lab's cluster")
-    down.add_argument("--purge", action="store_true",
-                      help="also delete the SimulationJob CRD (every job, every case Pod) and the result ConfigMaps")
+    actions.add_parser(
+        "deploy",
+        parents=[common],
+        help="deploy the Simulation Job Controller (CRD, RBAC, Deployment) into the lab's cluster",
+    )
+    down = actions.add_parser(
+        "down", parents=[common], help="remove the Simulation Job Controller from the lab's cluster"
+    )
+    down.add_argument(
+        "--purge",
+        action="store_true",
+        help="also delete the SimulationJob CRD (every job, every case Pod) and the result ConfigMaps",
+    )
 
 
 def run_lab_command(args: argparse.Namespace) -> int:
@@ -48,12 +67,21 @@ def run_lab_command(args: argparse.Namespace) -> int:
     if args.lab_command == "check":
         return _check(args.inventory, extravars, args.limit)
     if args.lab_command == "deploy":
-        return _play(SIMULATION_CONTROLLER, "deploying the Simulation Job Controller", args.inventory,
-                     {**extravars, "simulation_controller_state": "present"}, args.limit)
+        return _play(
+            SIMULATION_CONTROLLER,
+            "deploying the Simulation Job Controller",
+            args.inventory,
+            {**extravars, "simulation_controller_state": "present"},
+            args.limit,
+        )
     if args.lab_command == "down":
-        return _play(SIMULATION_CONTROLLER, "removing the Simulation Job Controller" + (" and every job" if args.purge else ""),
-                     args.inventory, {**extravars, "simulation_controller_state": "absent",
-                                      "simulation_controller_purge": args.purge}, args.limit)
+        return _play(
+            SIMULATION_CONTROLLER,
+            "removing the Simulation Job Controller" + (" and every job" if args.purge else ""),
+            args.inventory,
+            {**extravars, "simulation_controller_state": "absent", "simulation_controller_purge": args.purge},
+            args.limit,
+        )
     return _play("site.yml", "building the lab", args.inventory, extravars, args.limit)
 
 
@@ -106,7 +134,9 @@ def _check(inventory: Path, extravars: dict[str, Any], limit: str | None) -> int
             log.error("%s: %s: %s", failure.host, failure.task, failure.message)
             failed_hosts.add(failure.host)
     if failed_hosts or not run.ok:
-        log.error("host checks failed on: %s", ", ".join(sorted(failed_hosts)) or f"(ansible-runner status {run.status})")
+        log.error(
+            "host checks failed on: %s", ", ".join(sorted(failed_hosts)) or f"(ansible-runner status {run.status})"
+        )
         return EXIT_CASE_FAILED
     return EXIT_OK
 
@@ -126,13 +156,24 @@ def _play(playbook: str, what: str, inventory: Path, extravars: dict[str, Any], 
     progress.info("%s from %s (%s)", what, inventory, playbook)
     run = run_playbook(playbook, inventory, extravars=extravars, limit=limit, on_task=_on_task)
     for host, stats in sorted(run.stats.items()):
-        progress.info("%s: ok=%d changed=%d failed=%d unreachable=%d", host, stats["ok"], stats["changed"],
-                      stats["failed"], stats["unreachable"])
+        progress.info(
+            "%s: ok=%d changed=%d failed=%d unreachable=%d",
+            host,
+            stats["ok"],
+            stats["changed"],
+            stats["failed"],
+            stats["unreachable"],
+        )
     for failure in run.failures:
         if not failure.ignored:
             log.error("%s: %s: %s", failure.host, failure.task, failure.message)
     if not run.ok:
-        log.error("%s %s (ansible-runner status %s, rc %d)", playbook, "failed" if run.status == "failed" else run.status,
-                  run.status, run.rc)
+        log.error(
+            "%s %s (ansible-runner status %s, rc %d)",
+            playbook,
+            "failed" if run.status == "failed" else run.status,
+            run.status,
+            run.rc,
+        )
         return EXIT_CASE_FAILED
     return EXIT_OK

@@ -3,6 +3,7 @@
 Every run gets a fresh private data directory that is deleted afterwards: ansible-runner persists inventory and
 extra variables there (possibly secrets), and runs sharing one clobber each other's inputs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,15 @@ from controller.errors import ConfigError
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
-STAT_KEYS = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable", "skipped": "skipped",
-             "ignored": "ignored", "rescued": "rescued"}
+STAT_KEYS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "ignored": "ignored",
+    "rescued": "rescued",
+}
 
 
 @dataclass(frozen=True)
@@ -108,13 +116,15 @@ def _collect(event: dict[str, Any], failures: list[TaskFailure], on_task: OnTask
         on_task(str(data.get("task", "")))
     elif kind in ("runner_on_failed", "runner_on_unreachable"):
         result = data.get("res") or {}
-        failures.append(TaskFailure(
-            host=str(data.get("host", "")),
-            task=str(data.get("task", "")),
-            message=_message(result),
-            unreachable=kind == "runner_on_unreachable",
-            ignored=bool(data.get("ignore_errors")),
-        ))
+        failures.append(
+            TaskFailure(
+                host=str(data.get("host", "")),
+                task=str(data.get("task", "")),
+                message=_message(result),
+                unreachable=kind == "runner_on_unreachable",
+                ignored=bool(data.get("ignore_errors")),
+            )
+        )
 
 
 def _message(result: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ Submodules:
         fwt_ianvs, samples_transfer_ratio, samples_transfer_ratio_ianvs
     registry: BuiltinMetric, FunctionMetric, get_builtin, builtin_names, is_builtin
 """
+
 from __future__ import annotations
 
 import importlib
@@ -45,9 +46,7 @@ _EXPORTS: dict[str, str] = {
         ),
         "lifelong",
     ),
-    **dict.fromkeys(
-        ("BuiltinMetric", "FunctionMetric", "get_builtin", "builtin_names", "is_builtin"), "registry"
-    ),
+    **dict.fromkeys(("BuiltinMetric", "FunctionMetric", "get_builtin", "builtin_names", "is_builtin"), "registry"),
 }
 
 __all__ = sorted(_EXPORTS)

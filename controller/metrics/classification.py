@@ -3,6 +3,7 @@
 Why our own and not scikit-learn: the controller must stay light, and the conventions (ignore
 index for maps, what happens on 0/0) are stated here once instead of inherited.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -83,9 +84,7 @@ def _f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / den if den else 0.0
 
 
-def f1_score(
-    y_true: Sequence[Any], y_pred: Sequence[Any], average: str = "macro", pos_label: Hashable = 1
-) -> float:
+def f1_score(y_true: Sequence[Any], y_pred: Sequence[Any], average: str = "macro", pos_label: Hashable = 1) -> float:
     """F1 score of single-label predictions; per class c: F1_c = 2TP_c / (2TP_c + FP_c + FN_c).
 
     * ``macro``: unweighted mean of F1_c over every label seen in y_true or y_pred.
@@ -107,9 +106,7 @@ def f1_score(
     fp: Counter[Hashable] = Counter(b for a, b in zip(t, p) if a != b)
     if average == "binary":
         if len(labels) > 2:
-            raise ValueError(
-                f"average='binary' needs at most two labels, got {len(labels)}; use 'macro' or 'micro'"
-            )
+            raise ValueError(f"average='binary' needs at most two labels, got {len(labels)}; use 'macro' or 'micro'")
         return _f1(tp[pos_label], fp[pos_label], fn[pos_label])
     if average == "micro":
         return _f1(sum(tp.values()), sum(fp.values()), sum(fn.values()))

@@ -16,6 +16,7 @@ computed from what we store.
 
 Rows of unequal length raise ValueError (Ianvs silently returns NaN instead).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -162,9 +163,7 @@ def _ianvs_shape(M: MatrixLike) -> tuple[np.ndarray, int]:
     m = _as_matrix(M, "M")
     k = m.shape[1]
     if m.shape[0] != k + 1:
-        raise ValueError(
-            f"Ianvs matrix must have K+1 rows (row 0 = round-0 model) and K columns, got {m.shape}"
-        )
+        raise ValueError(f"Ianvs matrix must have K+1 rows (row 0 = round-0 model) and K columns, got {m.shape}")
     return m, k
 
 
@@ -201,9 +200,7 @@ def fwt_ianvs(M: MatrixLike) -> float:
 
 def _check_counts(transferred: int, inferred: int) -> None:
     if transferred < 0 or inferred < 0:
-        raise ValueError(
-            f"sample counts must be non-negative, got transferred={transferred}, inferred={inferred}"
-        )
+        raise ValueError(f"sample counts must be non-negative, got transferred={transferred}, inferred={inferred}")
     if transferred > inferred:
         raise ValueError(
             f"transferred ({transferred}) exceeds inferred ({inferred}): only inferred samples can be sent"

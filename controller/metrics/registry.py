@@ -13,6 +13,7 @@ the metric modules are imported when an accumulator is made or a system metric c
 Note: Ianvs's segmentation examples register a plugin called ``accuracy`` that returns mIoU.
 The built-in ``accuracy`` here is pixel accuracy; use ``mIoU`` for mIoU.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -255,9 +256,7 @@ _BUILTINS: tuple[BuiltinMetric, ...] = (
     BuiltinMetric("MATRIX", "system", compute=_matrix),
 )
 
-_BY_NAME: dict[str, BuiltinMetric] = {
-    alias: metric for metric in _BUILTINS for alias in (metric.name, *metric.aliases)
-}
+_BY_NAME: dict[str, BuiltinMetric] = {alias: metric for metric in _BUILTINS for alias in (metric.name, *metric.aliases)}
 
 
 def builtin_names() -> list[str]:

@@ -18,6 +18,7 @@ Conventions (C = ``num_classes``):
 
 All-NaN reductions (e.g. nothing accumulated yet) return ``float('nan')`` without a RuntimeWarning.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,9 +64,7 @@ class ConfusionMatrix:
         gt_arr = np.asarray(gt)
         pred_arr = np.asarray(pred)
         if gt_arr.shape != pred_arr.shape:
-            raise ValueError(
-                f"ground truth shape {gt_arr.shape} and prediction shape {pred_arr.shape} differ"
-            )
+            raise ValueError(f"ground truth shape {gt_arr.shape} and prediction shape {pred_arr.shape} differ")
         _check_integer_ids("ground truth", gt_arr)
         _check_integer_ids("prediction", pred_arr)
         c = self.num_classes
@@ -123,10 +122,7 @@ class ConfusionMatrix:
         return int(self._counts.sum())
 
     def __repr__(self) -> str:
-        return (
-            f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
-            f"total={self.total})"
-        )
+        return f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, total={self.total})"
 
 
 CMLike = ConfusionMatrix | np.ndarray

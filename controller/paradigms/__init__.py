@@ -1,4 +1,5 @@
 """Paradigms: how a test case trains and evaluates its modules (single-task, lifelong learning)."""
+
 from __future__ import annotations
 
 import importlib

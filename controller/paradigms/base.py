@@ -1,4 +1,5 @@
 """What every paradigm shares: plugin instances, data, contexts and evaluation."""
+
 from __future__ import annotations
 
 import logging
@@ -67,7 +68,9 @@ class Paradigm:
         try:
             return factory(**module.hyperparameters)
         except TypeError as exc:
-            raise ValueError(f"{module.type} {module.name}: bad hyperparameters {sorted(module.hyperparameters)}: {exc}") from None
+            raise ValueError(
+                f"{module.type} {module.name}: bad hyperparameters {sorted(module.hyperparameters)}: {exc}"
+            ) from None
 
     def new_model(self) -> Any:
         return self.instantiate(self._basemodel)

@@ -1,4 +1,5 @@
 """Run a model over samples and accumulate metrics without holding every prediction in memory."""
+
 from __future__ import annotations
 
 import time
@@ -64,8 +65,11 @@ class Evaluation:
         if not self.latencies_s or self.predict_seconds <= 0:
             return {"latency_p50_ms": None, "latency_p95_ms": None, "throughput_sps": None}
         p50, p95 = np.percentile(self.latencies_s, [50, 95])
-        return {"latency_p50_ms": round(float(p50) * 1000, 3), "latency_p95_ms": round(float(p95) * 1000, 3),
-                "throughput_sps": round(len(self.latencies_s) / self.predict_seconds, 3)}
+        return {
+            "latency_p50_ms": round(float(p50) * 1000, 3),
+            "latency_p95_ms": round(float(p95) * 1000, 3),
+            "throughput_sps": round(len(self.latencies_s) / self.predict_seconds, 3),
+        }
 
     def per_class_iou(self, class_names: Sequence[str]) -> dict[str, float | None]:
         values = iou_per_class(self.confusion)
@@ -96,5 +100,11 @@ def evaluate(predict: Predict, samples: Sequence[Sample], suite: MetricSuite) ->
             for accumulator in accumulators.values():
                 accumulator.update(truth, prediction)
     metrics = {name: float(acc.result()) for name, acc in accumulators.items()}
-    return Evaluation(metrics, confusion, len(samples), seconds=time.perf_counter() - began,
-                      predict_seconds=sum(latencies), latencies_s=latencies)
+    return Evaluation(
+        metrics,
+        confusion,
+        len(samples),
+        seconds=time.perf_counter() - began,
+        predict_seconds=sum(latencies),
+        latencies_s=latencies,
+    )

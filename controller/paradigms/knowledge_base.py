@@ -8,6 +8,7 @@ model is naive fine-tuning; allocating by task keeps earlier tasks' knowledge in
 in the case workspace (never /tmp) and is never overwritten across rounds: each task keeps its own
 folder, and a task seen again gets a new round folder.
 """
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ sample metrics (e.g. mIoU) use those predictions and the system metrics (ACC, BW
 A learned task allocator (``learn``) is taught each round's training samples after the round, and a
 confidence-based recogniser gets the allocated models' confidences (see controller/paradigms/tasks.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,10 @@ class LifelongLearning(Paradigm):
         self.unseen = self.instantiate(self._module("unseen_sample_recognition", default="NoUnseenSamples"))
         basemodel_class = load_plugin(self._basemodel.url, self._basemodel.name)
         if uses_confidence(self.unseen) and not hasattr(basemodel_class, "predict_confidence"):
-            raise ValueError(f"unseen_sample_recognition {type(self.unseen).__name__} needs model confidences, but basemodel "
-                             f"{self._basemodel.name} has no predict_confidence(data, *, context) method")
+            raise ValueError(
+                f"unseen_sample_recognition {type(self.unseen).__name__} needs model confidences, but basemodel "
+                f"{self._basemodel.name} has no predict_confidence(data, *, context) method"
+            )
         self.kb = KnowledgeBase(context.workspace / "kb")
         self._latest: Any = None
         self.cloud_samples = self.cloud_bytes = 0
@@ -56,14 +59,20 @@ class LifelongLearning(Paradigm):
         _, test_by_task = self._group(test, "test")
         missing = [t for t in tasks if t not in test_by_task]
         if missing:
-            raise ValueError(f"tasks without test samples: {', '.join(missing)} (test index {self.spec.testenv.test_index})")
+            raise ValueError(
+                f"tasks without test samples: {', '.join(missing)} (test index {self.spec.testenv.test_index})"
+            )
         extra_test = [t for t in test_by_task if t not in tasks]
         if extra_test:
             log.info("test tasks never trained on (evaluated as unseen): %s", ", ".join(extra_test))
         rounds_cfg = self.spec.testenv.incremental_rounds
         if rounds_cfg is not None and rounds_cfg != len(tasks):
-            log.warning("incremental_rounds=%d but the task definition gives %d tasks (%s): one round per task is run",
-                        rounds_cfg, len(tasks), ", ".join(tasks))
+            log.warning(
+                "incremental_rounds=%d but the task definition gives %d tasks (%s): one round per task is run",
+                rounds_cfg,
+                len(tasks),
+                ", ".join(tasks),
+            )
         metric = self.matrix_metric
         log.info("lifelong learning: %d tasks in order %s; matrix metric %s", len(tasks), ", ".join(tasks), metric)
 
@@ -88,8 +97,13 @@ class LifelongLearning(Paradigm):
             if learns(self.task_allocation):
                 self.task_allocation.learn(task, fit, context=ctx)
             self._latest, self._cache = model, {}
-            record: dict[str, Any] = {"round": number, "task": task, "train_samples": len(fit),
-                                      "validation_samples": len(held_out), "train_seconds": round(seconds, 3)}
+            record: dict[str, Any] = {
+                "round": number,
+                "task": task,
+                "train_samples": len(fit),
+                "validation_samples": len(held_out),
+                "train_seconds": round(seconds, 3),
+            }
             evaluated = self.evaluate_seconds
             if held_out:
                 record[f"validation_{metric}"] = self.evaluate(model, held_out, ctx).metrics[metric]
@@ -118,8 +132,8 @@ class LifelongLearning(Paradigm):
             per_task=per_task,
             per_class=final.per_class_iou(self.class_names),
             rounds=rounds,
-            efficiency=self.efficiency(rounds, final, model) | {
-                "cloud_samples": self.cloud_samples, "cloud_bytes": self.cloud_bytes},
+            efficiency=self.efficiency(rounds, final, model)
+            | {"cloud_samples": self.cloud_samples, "cloud_bytes": self.cloud_bytes},
         )
 
     # ------------------------------------------------------------ helpers
@@ -160,14 +174,17 @@ class LifelongLearning(Paradigm):
         unseen = self.unseen.recognize(batch, allocations, self.kb.tasks, confidences=confidences)
         _count_upload(counter, batch, unseen)
         latest = self.kb.tasks[-1] if self.kb.tasks else None
-        cloud = [i for i, flag in enumerate(unseen) if flag and allocations[i] in self.kb.tasks and allocations[i] != latest]
+        cloud = [
+            i for i, flag in enumerate(unseen) if flag and allocations[i] in self.kb.tasks and allocations[i] != latest
+        ]
         if cloud:
             for i, output in zip(cloud, self._latest.predict([batch[i] for i in cloud], context=ctx)):
                 predictions[i] = output
         return predictions
 
-    def _predict_allocated(self, batch: list[Sample], allocations: Sequence[str | None], ctx: Context,
-                           confidence: bool = False) -> tuple[list[np.ndarray], list[float]]:
+    def _predict_allocated(
+        self, batch: list[Sample], allocations: Sequence[str | None], ctx: Context, confidence: bool = False
+    ) -> tuple[list[np.ndarray], list[float]]:
         """Each sample predicted by its allocated model; with `confidence`, also each sample's score."""
         predictions: list[np.ndarray | None] = [None] * len(batch)
         scores: list[float] = [float("nan")] * len(batch)

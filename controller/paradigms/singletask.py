@@ -1,4 +1,5 @@
 """Single-task learning: train -> save -> load -> predict -> metrics."""
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,15 @@ class SingleTaskLearning(Paradigm):
         model.load(saved)
         log.info("evaluating on %d test samples", len(test))
         evaluation = self.evaluate(model, test, context)
-        rounds = [{"round": 1, "task": "all", "train_samples": len(train), "train_seconds": round(train_seconds, 3),
-                   "evaluate_seconds": round(evaluation.seconds, 3)}]
+        rounds = [
+            {
+                "round": 1,
+                "task": "all",
+                "train_samples": len(train),
+                "train_seconds": round(train_seconds, 3),
+                "evaluate_seconds": round(evaluation.seconds, 3),
+            }
+        ]
         unknown = [m.name for m in self.suite.system_metrics()]
         if unknown:
             log.warning("metrics %s only exist for lifelong learning; left empty", ", ".join(unknown))

@@ -16,6 +16,7 @@ Two optional extensions of these protocols (the paradigm checks for them, plain 
   keeps those class maps (no second forward pass) and re-predicts only the flagged samples with the
   cloud (latest) model (e.g. ``UnseenTaskByConfidence``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -94,7 +95,9 @@ class TaskAllocationLatest:
 class UnseenTaskByAllocation:
     """A sample is unseen when no task model in the knowledge base was allocated to it."""
 
-    def recognize(self, samples: Sequence[Sample], allocations: Sequence[str | None], known_tasks: Sequence[str]) -> list[bool]:
+    def recognize(
+        self, samples: Sequence[Sample], allocations: Sequence[str | None], known_tasks: Sequence[str]
+    ) -> list[bool]:
         known = set(known_tasks)
         return [a is None or a not in known for a in allocations]
 
@@ -103,7 +106,9 @@ class UnseenTaskByAllocation:
 class NoUnseenSamples:
     """Every sample is handled at the edge (nothing is transferred to the cloud)."""
 
-    def recognize(self, samples: Sequence[Sample], allocations: Sequence[str | None], known_tasks: Sequence[str]) -> list[bool]:
+    def recognize(
+        self, samples: Sequence[Sample], allocations: Sequence[str | None], known_tasks: Sequence[str]
+    ) -> list[bool]:
         return [False] * len(samples)
 
 

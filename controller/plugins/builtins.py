@@ -2,6 +2,7 @@
 
 Only strings here, so `controller validate` can check names without importing numpy.
 """
+
 from __future__ import annotations
 
 BUILTIN_MODULES: dict[str, str] = {

@@ -1,4 +1,5 @@
 """The object paradigms hand to plugins instead of process-global environment variables."""
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ that it can import its siblings, as Ianvs plugins expect), a dotted module name,
 `name` must be one of the built-ins). The name is looked up among the objects the module
 registered with `@register`, then among its own top-level attributes.
 """
+
 from __future__ import annotations
 
 import ast

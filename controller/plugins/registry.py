@@ -4,6 +4,7 @@ Registration is recorded per defining module, so that two plugin files may both 
 "BaseModel" without clobbering each other, and a missing name can be reported together with
 the names that the file does register.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict

@@ -7,6 +7,7 @@
 It only reads `CaseResult` records; it never runs anything. This package is import-cheap: the
 submodules (and matplotlib/jinja2 behind them) load only when one of the names below is used.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ Self-contained means it can be mailed or archived alone: CSS is inline and every
 embedded as a ``data:image/png;base64,...`` URI; the page references no external URL. Every value
 that comes from results is HTML-escaped by Jinja's autoescape (errors can contain markup).
 """
+
 from __future__ import annotations
 
 import base64
@@ -105,9 +106,17 @@ def _case_view(result: CaseResult, anchor: str) -> CaseView:
         modules=[(k, str(v)) for k, v in result.modules.items()],
         hyperparameters=[(k, hyperparameter_text(v)) for k, v in result.hyperparameters.items()],
         metrics=[(k, _text(v)) for k, v in result.metrics.items()],
-        timing=[(k, _text(v)) for k, v in (("started", result.started), ("finished", result.finished),
-                                            ("duration_s", result.duration_s), ("case_dir", result.case_dir),
-                                            ("algorithm_url", result.algorithm_url)) if v is not None],
+        timing=[
+            (k, _text(v))
+            for k, v in (
+                ("started", result.started),
+                ("finished", result.finished),
+                ("duration_s", result.duration_s),
+                ("case_dir", result.case_dir),
+                ("algorithm_url", result.algorithm_url),
+            )
+            if v is not None
+        ],
         plots=_plots(result),
         per_task=_per_task_grid(result.per_task),
         rounds=_rounds_grid(result.rounds),

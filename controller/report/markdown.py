@@ -3,6 +3,7 @@
 Ianvs's leaderboards under docs/ are hand-written markdown; this writes the same kind of page
 from the stored table so it can be pasted or committed as-is.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

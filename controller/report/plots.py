@@ -5,6 +5,7 @@ matplotlib is imported lazily inside each function and drawn through the Agg can
 Files are written atomically (temp + rename) under deterministic names (see the ``*_filename``
 helpers), so re-drawing a case overwrites its pictures instead of piling up new ones.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,15 @@ def matrix_heatmap(matrix: AccuracyMatrix, path: Path) -> Path:
         for j, value in enumerate(row):
             missing = math.isnan(value)
             shade = 0.0 if missing else (value - vmin) / (vmax - vmin)
-            ax.text(j, i, "n/a" if missing else format_number(value), ha="center", va="center",
-                    fontsize=8, color="black" if missing or shade > 0.55 else "white")
+            ax.text(
+                j,
+                i,
+                "n/a" if missing else format_number(value),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if missing or shade > 0.55 else "white",
+            )
     ax.set_xticks(range(n_cols), labels=matrix.tasks, rotation=30, ha="right")
     ax.set_yticks(range(n_rows), labels=stage_labels(matrix))
     ax.set_xlabel("task (test split)")
@@ -115,7 +123,11 @@ def per_class_bars(per_class: Mapping[str, float | None], path: Path) -> Path:
     ax.set_xlim(-0.6, max(len(names), 1) - 0.4)
     ax.set_ylim(0, top)
     ax.set_ylabel("IoU")
-    mean = f"{format_number(sum(present) / len(present))} over {len(present)} present classes" if present else "no class present"
+    mean = (
+        f"{format_number(sum(present) / len(present))} over {len(present)} present classes"
+        if present
+        else "no class present"
+    )
     ax.set_title(f"Per-class IoU (mean {mean})")
     ax.grid(True, axis="y", alpha=0.3)
     return _save(fig, path)

@@ -3,6 +3,7 @@
 Reads every stored ``<job>/<case-id>/result.json`` (this run's and earlier runs'), so the
 leaderboard of a workspace accumulates across runs; a case run again replaces its own row.
 """
+
 from __future__ import annotations
 
 import logging

@@ -22,6 +22,7 @@ earlier row; the full table is then kept in the hidden ``rank/.all_rank.csv`` (s
 hidden file, when present, is the newest full table and is read first; a run that writes
 all_rank.csv removes it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -173,16 +174,24 @@ def result_row(result: CaseResult) -> dict[str, Any]:
     row["paradigm"] = result.paradigm
     for module_type, class_name in result.modules.items():
         if module_type in RESERVED_COLUMNS:
-            log.warning("case %s: module type %r clashes with a leaderboard column; left out", result.case_id, module_type)
+            log.warning(
+                "case %s: module type %r clashes with a leaderboard column; left out", result.case_id, module_type
+            )
             continue
         if "-" in module_type:
-            log.warning("case %s: module type %r contains '-'; it will read back as a hyper-parameter",
-                        result.case_id, module_type)
+            log.warning(
+                "case %s: module type %r contains '-'; it will read back as a hyper-parameter",
+                result.case_id,
+                module_type,
+            )
         row[module_type] = str(class_name)
     for name, value in result.hyperparameters.items():
         if "-" not in name:
-            log.warning("case %s: hyper-parameter %r is not named <moduletype>-<hpname>; it will read back "
-                        "as a module column", result.case_id, name)
+            log.warning(
+                "case %s: hyper-parameter %r is not named <moduletype>-<hpname>; it will read back as a module column",
+                result.case_id,
+                name,
+            )
         row[name] = hyperparameter_text(value)
     row["time"] = _local_time(result.finished)
     row["url"] = result.case_dir or ""
@@ -275,7 +284,13 @@ def _leaderboard(table: _Table, sort_keys: list[tuple[str, bool]]) -> Leaderboar
     for index, row in enumerate(table.rows, start=1):
         row["rank"] = index
     columns = [
-        "rank", "algorithm", *table.metrics, "paradigm", *table.modules, *table.hyperparameters, *TAIL_COLUMNS,
+        "rank",
+        "algorithm",
+        *table.metrics,
+        "paradigm",
+        *table.modules,
+        *table.hyperparameters,
+        *TAIL_COLUMNS,
     ]
     return Leaderboard(
         columns=columns,
@@ -330,7 +345,8 @@ def _select(board: Leaderboard, rank: RankConfig) -> tuple[list[str], list[dict[
     """selected_rank.csv's columns and rows; names not in the table become empty columns."""
     item = rank.selected_dataitem
     columns = [
-        "rank", "algorithm",
+        "rank",
+        "algorithm",
         *_chosen(item.metrics, board.metric_columns),
         "paradigm",
         *_chosen(item.modules, board.module_columns),
@@ -364,7 +380,9 @@ def _save(rank_dir: Path, board: Leaderboard, rank: RankConfig, results: Sequenc
     else:
         paths.append(write_text_atomic(rank_dir / ALL_RANK_FILE, full_csv))
         (rank_dir / HIDDEN_ALL_RANK_FILE).unlink(missing_ok=True)
-    paths.append(write_text_atomic(rank_dir / SELECTED_RANK_FILE, _csv_text(board.selected_columns, board.selected_rows)))
+    paths.append(
+        write_text_atomic(rank_dir / SELECTED_RANK_FILE, _csv_text(board.selected_columns, board.selected_rows))
+    )
     if rank.save_mode == "selected_and_all_and_picture":
         paths.extend(_draw_heatmaps(results))
     return paths
@@ -450,7 +468,9 @@ def _column_kinds(header: list[str], path: Path) -> tuple[list[str], list[str], 
         )
     algorithm, paradigm, time = (header.index(name) for name in _REQUIRED)
     if not algorithm < paradigm < time:
-        raise LeaderboardError("columns out of order; expected algorithm before paradigm before time", file=path, line=1)
+        raise LeaderboardError(
+            "columns out of order; expected algorithm before paradigm before time", file=path, line=1
+        )
     middle = header[paradigm + 1 : time]
     extra = [c for c in header[time + 1 :] if c not in TAIL_COLUMNS]
     if extra:

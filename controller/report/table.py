@@ -2,6 +2,7 @@
 
 No prettytable dependency: the layout is a bordered grid like Ianvs's ``print_table`` output.
 """
+
 from __future__ import annotations
 
 import json

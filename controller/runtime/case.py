@@ -17,6 +17,7 @@ CPU time, the peak resident memory of this process's tree (sampled; plus the ker
 process exists for this case alone: `mark_case_process`), the saved model's bytes; the paradigm adds time per
 phase, inference latency and throughput, and the parameter count (docs/efficiency.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,11 +36,11 @@ from controller.plan import CaseSpec
 from controller.plugins.context import Context
 from controller.provenance import provenance
 from controller.results import (
+    EFFICIENCY_METRICS,
     SPEC_FILE,
     STATUS_FAILED,
     STATUS_INTERRUPTED,
     STATUS_OK,
-    EFFICIENCY_METRICS,
     CaseResult,
     missing_metrics,
     remove_result,
@@ -140,15 +141,24 @@ def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
     ended: dict[str, Any] = {}
     try:
         log.info("case %s: %s (%s) %s", spec.case_id, spec.algorithm, spec.paradigm, spec.hyperparameters)
-        ended["provenance"] = {**provenance(spec), "measurement": {
-            "process": "case process" if _case_process else "shared with the run and earlier cases",
-            "memory_sample_s": SAMPLE_S}}
+        ended["provenance"] = {
+            **provenance(spec),
+            "measurement": {
+                "process": "case process" if _case_process else "shared with the run and earlier cases",
+                "memory_sample_s": SAMPLE_S,
+            },
+        }
         write_json_atomic(folder / PROVENANCE_FILE, ended["provenance"])
         output = _execute(spec, folder)
         paradigm_cost = output.efficiency
         write_json_atomic(folder / METRICS_FILE, {"metrics": output.metrics, "per_task": output.per_task})
-        ended.update(metrics=output.metrics, matrix=output.matrix, per_task=output.per_task,
-                     per_class=output.per_class, rounds=output.rounds)
+        ended.update(
+            metrics=output.metrics,
+            matrix=output.matrix,
+            per_task=output.per_task,
+            per_class=output.per_class,
+            rounds=output.rounds,
+        )
         incomplete = _incomplete(spec, output.metrics, output.matrix is not None)
         if incomplete:
             ended.update(status=STATUS_FAILED, error=incomplete)
@@ -172,8 +182,9 @@ def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
     return _record(spec, folder, started, clock, ended)
 
 
-def record_end(spec: CaseSpec, workspace: Path, status: str, error: str,
-               efficiency: dict[str, float | None] | None = None) -> CaseResult:
+def record_end(
+    spec: CaseSpec, workspace: Path, status: str, error: str, efficiency: dict[str, float | None] | None = None
+) -> CaseResult:
     """Write the result of a case whose own process ended without one (killed, or stopped before it could), with
     what its runtime saw of its cost (``efficiency``), if anything."""
     folder = case_dir(workspace, spec)
@@ -195,8 +206,9 @@ def last_log_line(spec: CaseSpec, workspace: Path) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def _record(spec: CaseSpec, folder: Path, started: datetime | None, clock: float | None,
-            ended: dict[str, Any]) -> CaseResult:
+def _record(
+    spec: CaseSpec, folder: Path, started: datetime | None, clock: float | None, ended: dict[str, Any]
+) -> CaseResult:
     """Write the case's result: how it ended (``ended``: status, error, metrics, ...) and when."""
     result = case_result(
         spec,

@@ -5,6 +5,7 @@ result says "interrupted" and names the signal, and the run says how to go on.
 `Interrupted` is a KeyboardInterrupt: code that rightly lets Ctrl-C through (``except Exception``) lets these
 through too.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,11 @@ def interrupt_on_signals() -> Iterator[None]:
         yield
         return
     # a signal ignored on purpose (SIGHUP under nohup) stays ignored
-    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in STOPPING_SIGNALS
-                if signal.getsignal(sig) is not signal.SIG_IGN}
+    previous = {
+        sig: signal.signal(sig, _raise_interrupted)
+        for sig in STOPPING_SIGNALS
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:

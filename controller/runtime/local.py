@@ -13,6 +13,7 @@ A signal to the run (Ctrl-C, SIGTERM, SIGHUP; see `interrupt`) stops it within s
 recorded as interrupted and `Interrupted` carries their records to the caller, which says how to go on. With
 `resume`, only cases whose folder holds a finished success ("ok", with the testenv's metrics) are not run again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -101,8 +102,9 @@ def report_progress(progress: Progress | None, done: int, total: int, result: Ca
 # ------------------------------------------------------------------------------------------ case processes
 
 
-def _run_in_case_processes(pending: Sequence[CaseSpec], workspace: Path, parallel: int,
-                           ended: Callable[[CaseSpec, CaseResult], None]) -> None:
+def _run_in_case_processes(
+    pending: Sequence[CaseSpec], workspace: Path, parallel: int, ended: Callable[[CaseSpec, CaseResult], None]
+) -> None:
     # spawn: each case starts clean (no inherited plugin modules, RNG or thread state)
     context = multiprocessing.get_context("spawn")
     waiting = list(pending)
@@ -143,8 +145,9 @@ def _case_process(spec: CaseSpec, workspace: Path) -> None:
             sys.exit(EXIT_INTERRUPTED)
 
 
-def _result_of(process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: str = "",
-               watch: BoundWatch | None = None) -> CaseResult:
+def _result_of(
+    process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: str = "", watch: BoundWatch | None = None
+) -> CaseResult:
     """The record the case process wrote, or one saying how the process ended without writing it: stopped by the
     run (``stopping``: the signal), past a bound (``watch``: which, and the peak), or on its own."""
     try:
@@ -163,8 +166,7 @@ def _result_of(process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: 
         # what the watch saw is all that is known of the case's cost: its row shows the time and memory it reached
         return record_end(spec, workspace, STATUS_FAILED, error, efficiency=watch.efficiency())
     code = process.exitcode
-    how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
-           else f"exited with code {code}")
+    how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exited with code {code}"
     error = f"case process {how} without a result{unreadable}" + (f"; last log line: {last}" if last else "")
     log.error("case %s: %s", spec.case_id, error)
     return record_end(spec, workspace, STATUS_FAILED, error)

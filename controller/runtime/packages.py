@@ -1,4 +1,5 @@
 """`third_party_packages` of algorithm.yaml: modules imported before the case runs."""
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ Cases are submitted as SimulationJobs; results come back through ConfigMaps and 
 workspace (``<workspace>/<job>/<case-id>/result.json``) exactly where the local runtime writes them, so the
 leaderboard and the report do not know where a case ran. Models and logs stay in the controller's workspace.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,14 +51,23 @@ def run_cases_in_cluster(
         admin = JobAdministrator(api_client(target.kubeconfig, target.context), target.namespace)
         admin.install_crd()
         admin.submit(pending, target.image, _algorithm_images(pending, target))
-        log.info("submitted %d simulation job%s to namespace %s; waiting for results",
-                 len(pending), "s"[: len(pending) != 1], target.namespace)
+        log.info(
+            "submitted %d simulation job%s to namespace %s; waiting for results",
+            len(pending),
+            "s"[: len(pending) != 1],
+            target.namespace,
+        )
 
         def harvest(spec: CaseSpec, result: CaseResult) -> None:
             local = case_dir(workspace, spec)
-            result.provenance = {**result.provenance, "runtime": {
-                "kind": "simulation", "namespace": target.namespace, "controller_case_dir": result.case_dir,
-            }}
+            result.provenance = {
+                **result.provenance,
+                "runtime": {
+                    "kind": "simulation",
+                    "namespace": target.namespace,
+                    "controller_case_dir": result.case_dir,
+                },
+            }
             result.case_dir = str(local)
             write_json_atomic(local / SPEC_FILE, spec.to_dict())  # as a local run leaves it: what the case asked for
             write_result(result, local)

@@ -7,6 +7,7 @@ sub-packages. Data (datasets, index files, pretrained weights) stays out: the cl
 content hash (``ianvs-lab/algorithm-<name>:<recipe>``), so an unchanged algorithm is not rebuilt and a changed
 one can never be confused with an old image.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,9 +57,11 @@ def algorithm_sources(specs: Sequence[CaseSpec]) -> dict[str, tuple[Path, ...]]:
         size = sum(path.stat().st_size for path in files)
         if size > MAX_SOURCE_BYTES:
             biggest = max(files, key=lambda p: p.stat().st_size)
-            raise ConfigError(f"algorithm {algorithm}: {size / 2**20:.0f} MiB of source files to put in its image "
-                              f"(limit {MAX_SOURCE_BYTES // 2**20} MiB; largest {biggest}); keep data and weights "
-                              "out of plugin folders")
+            raise ConfigError(
+                f"algorithm {algorithm}: {size / 2**20:.0f} MiB of source files to put in its image "
+                f"(limit {MAX_SOURCE_BYTES // 2**20} MiB; largest {biggest}); keep data and weights "
+                "out of plugin folders"
+            )
         out[algorithm] = tuple(sorted(files))
     return out
 
@@ -97,10 +100,14 @@ def build_algorithm_images(specs: Sequence[CaseSpec], controller_image: str = DE
     try:
         base_id = client.images.get(controller_image).id
     except docker.errors.ImageNotFound:
-        raise ClusterError(f"controller image {controller_image} is missing; build it with "
-                           f"`controller simulation build-image --tag {controller_image}`") from None
-    return {algorithm: _build(client, algorithm, files, controller_image, base_id)
-            for algorithm, files in algorithm_sources(specs).items()}
+        raise ClusterError(
+            f"controller image {controller_image} is missing; build it with "
+            f"`controller simulation build-image --tag {controller_image}`"
+        ) from None
+    return {
+        algorithm: _build(client, algorithm, files, controller_image, base_id)
+        for algorithm, files in algorithm_sources(specs).items()
+    }
 
 
 def _build(client: Any, algorithm: str, files: tuple[Path, ...], base: str, base_id: str) -> AlgorithmImage:
@@ -120,8 +127,14 @@ def _build(client: Any, algorithm: str, files: tuple[Path, ...], base: str, base
             target = context / "rootfs" / path.relative_to(path.anchor)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-        write_dockerfile(context, "algorithm.Dockerfile.j2", base_image=base, algorithm=algorithm, recipe=recipe,
-                         labels={"algorithm": LABEL_ALGORITHM, "recipe": LABEL_RECIPE})
+        write_dockerfile(
+            context,
+            "algorithm.Dockerfile.j2",
+            base_image=base,
+            algorithm=algorithm,
+            recipe=recipe,
+            labels={"algorithm": LABEL_ALGORITHM, "recipe": LABEL_RECIPE},
+        )
         log.info("algorithm %s: docker build -> %s (%d files FROM %s)", algorithm, tag, len(files), base)
         try:
             client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)

@@ -6,6 +6,7 @@ cases run in parallel across the lab's nodes, and a case that crashes or runs ou
 Pod, not the controller. The Pod writes its result ConfigMap itself (``controller simulation run-case``); the
 controller only reads Job/Pod state to turn a Pod that could not deliver a result into a failed result.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,10 +31,17 @@ LABEL_SIMULATION_JOB = "ianvs-lab.io/simulation-job"
 CASE_SELECTOR = f"{LABEL_COMPONENT}={CASE_COMPONENT}"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 # Waiting reasons after which a container will not start without someone changing the image or the cluster.
-STUCK_REASONS = frozenset({
-    "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-})
+STUCK_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -56,22 +64,26 @@ class CasePodSettings:
 
     def __post_init__(self) -> None:
         if self.image_pull_policy not in PULL_POLICIES:
-            raise ConfigError(f"case image pull policy: expected one of {', '.join(PULL_POLICIES)}, "
-                              f"got {self.image_pull_policy!r}")
+            raise ConfigError(
+                f"case image pull policy: expected one of {', '.join(PULL_POLICIES)}, got {self.image_pull_policy!r}"
+            )
         if self.deadline_s < 0:
             raise ConfigError(f"case deadline: expected seconds >= 0, got {self.deadline_s}")
         unknown = sorted(set(self.resources) - {"requests", "limits"})
         if unknown or not all(isinstance(v, dict) for v in self.resources.values()):
-            raise ConfigError(f"case resources: expected {{\"requests\": {{...}}, \"limits\": {{...}}}}, got "
-                              f"{json.dumps(self.resources)}")
+            raise ConfigError(
+                f'case resources: expected {{"requests": {{...}}, "limits": {{...}}}}, got {json.dumps(self.resources)}'
+            )
 
 
 def parse_tolerations(text: str) -> tuple[dict[str, Any], ...]:
     """``--case-tolerations``: a JSON list of Pod tolerations, as in a Pod spec."""
     value = _json_option("--case-tolerations", text)
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise ConfigError('--case-tolerations: expected a JSON list of objects, e.g. '
-                          '[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]')
+        raise ConfigError(
+            "--case-tolerations: expected a JSON list of objects, e.g. "
+            '[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]'
+        )
     return tuple(value)
 
 
@@ -161,8 +173,12 @@ class CaseOutcome:
 RUNNING = CaseOutcome(finished=False)
 
 
-def case_outcome(job: dict[str, Any], pods: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]] = (),
-                 bounds: CaseBounds = UNBOUNDED) -> CaseOutcome:
+def case_outcome(
+    job: dict[str, Any],
+    pods: Sequence[dict[str, Any]],
+    events: Sequence[dict[str, Any]] = (),
+    bounds: CaseBounds = UNBOUNDED,
+) -> CaseOutcome:
     """What a case Job, its Pods and the Job's events (plain dicts as the API returns them) say: still running,
     done, or failed why (first the case's bound, when the Job or the kernel stopped it for one)."""
     for pod in pods:
@@ -170,17 +186,23 @@ def case_outcome(job: dict[str, Any], pods: Sequence[dict[str, Any]], events: Se
             waiting = (status.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in STUCK_REASONS:
                 image = status.get("image", "")
-                return CaseOutcome(True, message=_one_line(
-                    f"case Pod cannot start ({image}): {waiting['reason']}: {waiting.get('message', '')}"))
-    conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
-                  if c.get("status") == "True"}
+                return CaseOutcome(
+                    True,
+                    message=_one_line(
+                        f"case Pod cannot start ({image}): {waiting['reason']}: {waiting.get('message', '')}"
+                    ),
+                )
+    conditions = {
+        c.get("type"): c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
+    }
     if "Complete" in conditions:
         return CaseOutcome(True, succeeded=True)
     if "Failed" in conditions:
         failed = conditions["Failed"]
         detail = _termination(pods)
-        message = (f"case Pod failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}"
-                   + (f"; {detail}" if detail else ""))
+        message = f"case Pod failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}" + (
+            f"; {detail}" if detail else ""
+        )
         exceeded = _exceeded(failed.get("reason"), _last_terminated(pods), bounds)
         return CaseOutcome(True, message=_one_line(f"{exceeded}; {message}" if exceeded else message))
     waiting = _unscheduled(pods) or ("" if pods else _not_created(events))
@@ -202,8 +224,9 @@ def _unscheduled(pods: Sequence[dict[str, Any]]) -> str:
     for pod in pods:
         for condition in (pod.get("status") or {}).get("conditions") or []:
             if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-                return _one_line(f"case Pod waits for a node: {condition.get('reason', '')}: "
-                                 f"{condition.get('message', '')}")
+                return _one_line(
+                    f"case Pod waits for a node: {condition.get('reason', '')}: {condition.get('message', '')}"
+                )
     return ""
 
 
@@ -233,8 +256,9 @@ def _termination(pods: Sequence[dict[str, Any]]) -> str:
     if not terminated:
         return ""
     message = (terminated.get("message") or "").strip().splitlines()
-    return (f"container {terminated.get('reason', 'terminated')} with exit code "
-            f"{terminated.get('exitCode')}" + (f": {message[-1]}" if message else ""))
+    return f"container {terminated.get('reason', 'terminated')} with exit code {terminated.get('exitCode')}" + (
+        f": {message[-1]}" if message else ""
+    )
 
 
 def _one_line(text: str, limit: int = 500) -> str:

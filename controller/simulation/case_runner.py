@@ -6,6 +6,7 @@ job or write its result exits non-zero; the job controller then reports the Pod'
 A case Pod stopped by a signal (its Pod deleted or evicted: SIGTERM) writes its interrupted record, so the job
 fails with that reason, and exits 130; ``controller run --resume`` runs it again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,7 +31,8 @@ def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: R
 
     try:
         job = SimulationJob.from_object(
-            client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+            client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        )
     except client.ApiException as exc:
         raise ClusterError(f"SimulationJob {namespace}/{name}: {reason(exc)}") from None
     try:
@@ -39,7 +41,9 @@ def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: R
     except ValueError as exc:
         result = job.failed_result(str(exc))
     else:
-        log.info("%s: running case %s (%s) in Pod %s", name, case.case_id, case.algorithm, os.environ.get("HOSTNAME", "?"))
+        log.info(
+            "%s: running case %s (%s) in Pod %s", name, case.case_id, case.algorithm, os.environ.get("HOSTNAME", "?")
+        )
         try:
             result = runner(case, workspace)
         except Interrupted as stopped:
@@ -52,9 +56,14 @@ def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: R
 
 
 def _in_pod(result: CaseResult, job: SimulationJob) -> CaseResult:
-    result.provenance = {**result.provenance, "case_pod": {
-        "image": job.image, "pod": os.environ.get("HOSTNAME", ""), "node": os.environ.get("NODE_NAME", ""),
-    }}
+    result.provenance = {
+        **result.provenance,
+        "case_pod": {
+            "image": job.image,
+            "pod": os.environ.get("HOSTNAME", ""),
+            "node": os.environ.get("NODE_NAME", ""),
+        },
+    }
     return result
 
 
@@ -64,6 +73,7 @@ def _store(api: Any, job: SimulationJob, result: CaseResult) -> None:
     try:
         store_result(api, job.namespace, result, job.spec_hash, job.result_configmap_name)
     except client.ApiException as exc:
-        raise ClusterError(f"cannot write result ConfigMap {job.namespace}/{job.result_configmap_name}: "
-                           f"{reason(exc)}") from None
+        raise ClusterError(
+            f"cannot write result ConfigMap {job.namespace}/{job.result_configmap_name}: {reason(exc)}"
+        ) from None
     log.info("%s: %s%s", job.name, result.status, f" ({result.error})" if result.error else "")

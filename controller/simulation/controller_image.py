@@ -6,6 +6,7 @@ the image starts from a locally built base (``scripts/base-image``), and ``docke
 SDK. Case specs name dataset and plugin files by absolute path; the cluster mounts them (hostPath), so the image
 holds the controller and its dependencies, not the data.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,16 +53,30 @@ def build_wheels(extras: tuple[str, ...] = ()) -> tuple[Path, str]:
     for old in house.glob("ianvs_lab-*.whl"):
         old.unlink()
     requirement = f"ianvs-lab[{','.join(extras)}]" if extras else "ianvs-lab"
-    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(house), "--find-links", str(house),
-               f"{REPO}[{','.join(extras)}]" if extras else str(REPO)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--wheel-dir",
+        str(house),
+        "--find-links",
+        str(house),
+        f"{REPO}[{','.join(extras)}]" if extras else str(REPO),
+    ]
     log.info("collecting wheels into %s (dependencies are reused from there)", house)
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ClusterError(f"pip wheel failed ({house}): {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
+        raise ClusterError(
+            f"pip wheel failed ({house}): {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}"
+        )
     return house, requirement
 
 
-def build_image(tag: str = DEFAULT_TAG, base_image: str = DEFAULT_BASE_IMAGE, extras: tuple[str, ...] = ()) -> BuiltImage:
+def build_image(
+    tag: str = DEFAULT_TAG, base_image: str = DEFAULT_BASE_IMAGE, extras: tuple[str, ...] = ()
+) -> BuiltImage:
     import docker
 
     client = docker_client()
@@ -78,13 +93,21 @@ def build_image(tag: str = DEFAULT_TAG, base_image: str = DEFAULT_BASE_IMAGE, ex
             shutil.copy2(wheel, context / "wheels" / wheel.name)
         shutil.copytree(REPO / "templates", context / "templates")
         recipe = _recipe(base_image, client.images.get(base_image).id, wheels, context / "templates", requirement)
-        write_dockerfile(context, "controller.Dockerfile.j2", base_image=base_image, requirement=requirement,
-                         version=__version__, recipe=recipe)
+        write_dockerfile(
+            context,
+            "controller.Dockerfile.j2",
+            base_image=base_image,
+            requirement=requirement,
+            version=__version__,
+            recipe=recipe,
+        )
         log.info("docker build -> %s (from %s, %d wheels)", tag, base_image, len(wheels))
         try:
             image, stream = client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
         except docker.errors.BuildError as exc:
-            tail = " | ".join(str(line.get("stream", "")).strip() for line in list(exc.build_log)[-5:] if line.get("stream"))
+            tail = " | ".join(
+                str(line.get("stream", "")).strip() for line in list(exc.build_log)[-5:] if line.get("stream")
+            )
             raise ClusterError(f"docker build of {tag} failed: {exc.msg} ({tail})") from None
         _log_stream(stream)
     return BuiltImage(tag=tag, image_id=image.id, recipe=recipe, size_bytes=int(image.attrs.get("Size", 0)))
@@ -96,8 +119,11 @@ def write_dockerfile(context: Path, template: str, **values: Any) -> None:
 
     from controller.simulation.manifests import templates_dir
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir() / "images"),
-                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir() / "images"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     (context / "Dockerfile").write_text(environment.get_template(template).render(**values))
 
 

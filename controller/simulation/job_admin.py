@@ -5,6 +5,7 @@ is reused) unless it failed (or was interrupted): that one runs again, as a loca
 that is not a finished success; one with another hash is replaced. Results are harvested by list-watching the result ConfigMaps of
 the benchmarking job (label selector), accepting only those written for the submitted spec hash.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,8 +54,10 @@ class JobAdministrator:
         try:
             ensure_crd(self.api, crd())
         except ClusterError as exc:
-            raise ClusterError(f"{exc} (installing the CRD needs cluster-admin rights; an admin can run "
-                               "`controller simulation manifests | kubectl apply -f -` once)") from None
+            raise ClusterError(
+                f"{exc} (installing the CRD needs cluster-admin rights; an admin can run "
+                "`controller simulation manifests | kubectl apply -f -` once)"
+            ) from None
 
     def submit(self, specs: Sequence[CaseSpec], image: str = "", images: Mapping[str, str] | None = None) -> None:
         """``image`` for every case, or ``images[algorithm]`` where given (no image: the controller runs the case).
@@ -78,8 +81,12 @@ class JobAdministrator:
             with ThreadPoolExecutor(max_workers=min(SUBMIT_THREADS, len(new)), thread_name_prefix="submit") as pool:
                 reused += sum(pool.map(lambda job: self._create(custom, job), new))
         if reused:
-            log.info("%d SimulationJob%s in %s exist for the same spec; reusing them",
-                     reused, "s"[: reused != 1], self.namespace)
+            log.info(
+                "%d SimulationJob%s in %s exist for the same spec; reusing them",
+                reused,
+                "s"[: reused != 1],
+                self.namespace,
+            )
 
     def _create(self, custom: Any, job: SimulationJob) -> bool:
         """Create a job; True when it turned out to exist for the same spec (created since the list)."""
@@ -110,8 +117,9 @@ class JobAdministrator:
         body["metadata"]["resourceVersion"] = current.resource_version
         custom.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, job.name, body)
         # The old status described the old spec: clear it so the controller runs the new one.
-        custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, job.name,
-                                                     status_patch(phase=PENDING, observed_spec_hash=""))
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, self.namespace, PLURAL, job.name, status_patch(phase=PENDING, observed_spec_hash="")
+        )
         log.info("SimulationJob %s/%s replaced (the case changed)", self.namespace, job.name)
         return False
 
@@ -124,14 +132,30 @@ class JobAdministrator:
             f"SimulationJob {self.namespace}/{job.name}: cannot reset it to run again",
             partial(core.delete_namespaced_config_map, job.result_configmap_name, self.namespace),
             # Foreground: the Job stays until its Pods are gone, so the rerun's Pods are never confused with them
-            partial(batch.delete_namespaced_job, case_job_name(job.name, job.spec_hash), self.namespace,
-                    propagation_policy="Foreground"),
+            partial(
+                batch.delete_namespaced_job,
+                case_job_name(job.name, job.spec_hash),
+                self.namespace,
+                propagation_policy="Foreground",
+            ),
         )
-        custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.namespace, PLURAL, job.name, status_patch(
-            phase=PENDING, observed_spec_hash="", message=f"runs again (last attempt: {job.status.message or 'failed'})"))
+        custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            job.name,
+            status_patch(
+                phase=PENDING,
+                observed_spec_hash="",
+                message=f"runs again (last attempt: {job.status.message or 'failed'})",
+            ),
+        )
         log.info("SimulationJob %s/%s failed before; running it again", self.namespace, job.name)
 
-    def collect(self, specs: Sequence[CaseSpec], timeout_s: float, on_result: OnResult | None = None) -> dict[str, CaseResult]:
+    def collect(
+        self, specs: Sequence[CaseSpec], timeout_s: float, on_result: OnResult | None = None
+    ) -> dict[str, CaseResult]:
         """Results by case id, as the job controller writes them; raises ClusterError naming the cases still
         missing after ``timeout_s``."""
         from kubernetes import client
@@ -147,7 +171,9 @@ class JobAdministrator:
             return len(results) == len(submitted) or time.monotonic() >= deadline
 
         benchmarking_job = specs[0].benchmarking_job
-        watchdog = threading.Timer(min(self.unattended_after_s, timeout_s / 2), self._warn_if_unattended, (benchmarking_job, results))
+        watchdog = threading.Timer(
+            min(self.unattended_after_s, timeout_s / 2), self._warn_if_unattended, (benchmarking_job, results)
+        )
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -163,12 +189,22 @@ class JobAdministrator:
             )
         return results
 
-    def _harvest(self, core: Any, benchmarking_job: str, submitted: dict[str, tuple[CaseSpec, str]],
-                 results: dict[str, CaseResult], done: Callable[[], bool], timeout_s: float,
-                 on_result: OnResult | None) -> None:
+    def _harvest(
+        self,
+        core: Any,
+        benchmarking_job: str,
+        submitted: dict[str, tuple[CaseSpec, str]],
+        results: dict[str, CaseResult],
+        done: Callable[[], bool],
+        timeout_s: float,
+        on_result: OnResult | None,
+    ) -> None:
         for event in list_then_watch(
-            core.list_namespaced_config_map, stop=done, server_timeout_s=max(1, min(30, int(timeout_s))),
-            namespace=self.namespace, label_selector=result_selector(benchmarking_job),
+            core.list_namespaced_config_map,
+            stop=done,
+            server_timeout_s=max(1, min(30, int(timeout_s))),
+            namespace=self.namespace,
+            label_selector=result_selector(benchmarking_job),
         ):
             if event.type == "DELETED":
                 continue
@@ -187,10 +223,15 @@ class JobAdministrator:
         except ClusterError:
             return
         if jobs and all(not SimulationJob.from_object(job).status.phase for job in jobs):
-            log.warning("no job controller has picked up any of the %d SimulationJobs in namespace %s yet; is one "
-                        "running there? (`controller lab deploy -e simulation_controller_namespace=%s`, or "
-                        "`controller simulation job-controller -n %s --workspace DIR`)",
-                        len(jobs), self.namespace, self.namespace, self.namespace)
+            log.warning(
+                "no job controller has picked up any of the %d SimulationJobs in namespace %s yet; is one "
+                "running there? (`controller lab deploy -e simulation_controller_namespace=%s`, or "
+                "`controller simulation job-controller -n %s --workspace DIR`)",
+                len(jobs),
+                self.namespace,
+                self.namespace,
+                self.namespace,
+            )
 
     @staticmethod
     def _accept(configmap: dict[str, Any], submitted: dict[str, tuple[CaseSpec, str]]) -> CaseResult | None:
@@ -212,11 +253,13 @@ class JobAdministrator:
         selector = f"{LABEL_BENCHMARKING_JOB}={benchmarking_job_label(benchmarking_job)}" if benchmarking_job else None
         try:
             listed = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, **({"label_selector": selector} if selector else {}))
+                GROUP, VERSION, self.namespace, PLURAL, **({"label_selector": selector} if selector else {})
+            )
         except client.ApiException as exc:
             raise ClusterError(f"SimulationJobs in namespace {self.namespace}: {reason(exc)}") from None
-        return sorted(listed.get("items", []), key=lambda j: (j["metadata"].get("creationTimestamp", ""),
-                                                             j["metadata"]["name"]))
+        return sorted(
+            listed.get("items", []), key=lambda j: (j["metadata"].get("creationTimestamp", ""), j["metadata"]["name"])
+        )
 
     def delete(self, specs: Sequence[CaseSpec]) -> None:
         """Remove the jobs and their result ConfigMaps (after harvesting)."""

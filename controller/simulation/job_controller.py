@@ -11,6 +11,7 @@ for the same spec hash (a crash between writing the result and the status, or a 
 the status. Events of SimulationJobs, case Jobs and case Pods all feed one work queue of SimulationJob names, and
 one worker reconciles them, so a job is never reconciled twice at the same time.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,17 +94,29 @@ class JobController:
         log.info("job controller: watching %s in namespace %s, workspace %s", PLURAL, self.namespace, self.workspace)
         custom, core, batch = self._custom(), client.CoreV1Api(self.api), client.BatchV1Api(self.api)
         sources: list[tuple[str, Callable[..., Any], dict[str, Any], Callable[[dict[str, Any]], str | None]]] = [
-            ("simulationjobs", custom.list_namespaced_custom_object,
-             {"group": GROUP, "version": VERSION, "namespace": self.namespace, "plural": PLURAL},
-             lambda obj: obj["metadata"]["name"]),
-            ("case jobs", batch.list_namespaced_job, {"namespace": self.namespace, "label_selector": CASE_SELECTOR},
-             _owning_job),
-            ("case pods", core.list_namespaced_pod, {"namespace": self.namespace, "label_selector": CASE_SELECTOR},
-             _owning_job),
+            (
+                "simulationjobs",
+                custom.list_namespaced_custom_object,
+                {"group": GROUP, "version": VERSION, "namespace": self.namespace, "plural": PLURAL},
+                lambda obj: obj["metadata"]["name"],
+            ),
+            (
+                "case jobs",
+                batch.list_namespaced_job,
+                {"namespace": self.namespace, "label_selector": CASE_SELECTOR},
+                _owning_job,
+            ),
+            (
+                "case pods",
+                core.list_namespaced_pod,
+                {"namespace": self.namespace, "label_selector": CASE_SELECTOR},
+                _owning_job,
+            ),
         ]
         for what, list_fn, kwargs, key in sources:
-            threading.Thread(target=self._feed, args=(what, list_fn, kwargs, key, stop), daemon=True,
-                             name=f"watch {what}").start()
+            threading.Thread(
+                target=self._feed, args=(what, list_fn, kwargs, key, stop), daemon=True, name=f"watch {what}"
+            ).start()
         next_resync = time.monotonic() + self.resync_s
         try:
             while not stop.is_set():
@@ -127,8 +140,14 @@ class JobController:
             if job.status.phase not in TERMINAL_PHASES:
                 self._queue.put(job.name)
 
-    def _feed(self, what: str, list_fn: Callable[..., Any], kwargs: dict[str, Any],
-              key: Callable[[dict[str, Any]], str | None], stop: threading.Event) -> None:
+    def _feed(
+        self,
+        what: str,
+        list_fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        key: Callable[[dict[str, Any]], str | None],
+        stop: threading.Event,
+    ) -> None:
         try:
             for event in list_then_watch(list_fn, stop=stop.is_set, server_timeout_s=WATCH_TIMEOUT_S, **kwargs):
                 name = key(event.object)
@@ -166,12 +185,14 @@ class JobController:
         if job.image:
             self._reconcile_case_pod(job)
             return
-        self._patch_status(job.name, status_patch(phase=RUNNING, start_time=_now(), observed_spec_hash=job.spec_hash,
-                                                  message=""))
+        self._patch_status(
+            job.name, status_patch(phase=RUNNING, start_time=_now(), observed_spec_hash=job.spec_hash, message="")
+        )
         log.info("%s: running case %s (%s)", job.name, case.case_id, case.algorithm)
         if case.bounds.bounded:  # a case in this process cannot be stopped without stopping the controller
-            log.warning("%s: case bounds apply to case Pods (SimulationJobs with an image); this case runs unbounded",
-                        job.name)
+            log.warning(
+                "%s: case bounds apply to case Pods (SimulationJobs with an image); this case runs unbounded", job.name
+            )
         self.runs += 1
         try:
             job.check_files()
@@ -180,9 +201,17 @@ class JobController:
             result = job.failed_result(str(exc))
         except Interrupted as stopped:
             # Nothing is harvested from an interrupted case: the job waits for the next controller, which runs it.
-            self._patch_status(job.name, status_patch(phase=PENDING, observed_spec_hash="", message=(
-                f"interrupted by {stopped.signal_name} in the job controller; the case runs again when a job "
-                "controller picks it up")))
+            self._patch_status(
+                job.name,
+                status_patch(
+                    phase=PENDING,
+                    observed_spec_hash="",
+                    message=(
+                        f"interrupted by {stopped.signal_name} in the job controller; the case runs again when a job "
+                        "controller picks it up"
+                    ),
+                ),
+            )
             raise
         self._deliver(job, result)
 
@@ -217,9 +246,17 @@ class JobController:
             return  # a rerun's administrator removes the last attempt's Job: its DELETED event brings us back
         core = client.CoreV1Api(self.api)
         pods = self.api.sanitize_for_serialization(
-            core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}").items)
-        events = [] if pods else self.api.sanitize_for_serialization(core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={job_name}").items)
+            core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}").items
+        )
+        events = (
+            []
+            if pods
+            else self.api.sanitize_for_serialization(
+                core.list_namespaced_event(
+                    self.namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={job_name}"
+                ).items
+            )
+        )
         outcome = case_outcome(current, pods, events, job.bounds)
         if not outcome.finished:
             running = f"case Pod of Job {job_name}"
@@ -230,8 +267,13 @@ class JobController:
         # The Pod writes its result before it exits: read once more in case it landed after the first look.
         if self._restore(job):
             return
-        error = outcome.message if not outcome.succeeded else (
-            f"case Pod of Job {job_name} finished without writing its result ConfigMap {job.result_configmap_name}")
+        error = (
+            outcome.message
+            if not outcome.succeeded
+            else (
+                f"case Pod of Job {job_name} finished without writing its result ConfigMap {job.result_configmap_name}"
+            )
+        )
         log.error("%s: %s", job.name, error)
         self._deliver(job, job.failed_result(error))
         if not outcome.succeeded:
@@ -255,8 +297,15 @@ class JobController:
             return
         self.pods_started += 1
         log.info("%s: running case %s in a Pod of %s (Job %s)", job.name, job.case_id, job.image, job_name)
-        self._patch_status(job.name, status_patch(phase=RUNNING, start_time=_now(), observed_spec_hash=job.spec_hash,
-                                                  message=f"case Pod of Job {job_name}"))
+        self._patch_status(
+            job.name,
+            status_patch(
+                phase=RUNNING,
+                start_time=_now(),
+                observed_spec_hash=job.spec_hash,
+                message=f"case Pod of Job {job_name}",
+            ),
+        )
 
     def _missing_service_account(self) -> str:
         """Why case Pods cannot be created for certain (their service account is missing), else ''. Without this
@@ -272,9 +321,11 @@ class JobController:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-            return (f"service account {self.namespace}/{account} for case Pods does not exist; apply "
-                    f"`controller simulation manifests --namespace {self.namespace}` (or the simulation_controller "
-                    "role) to create it")
+            return (
+                f"service account {self.namespace}/{account} for case Pods does not exist; apply "
+                f"`controller simulation manifests --namespace {self.namespace}` (or the simulation_controller "
+                "role) to create it"
+            )
         self._accounts_seen.add(account)
         return ""
 
@@ -287,8 +338,16 @@ class JobController:
         message = result.error or ", ".join(
             f"{k}={v:.4f}" for k, v in list(result.metrics.items())[:3] if isinstance(v, float)
         )
-        self._patch_status(job.name, status_patch(phase=phase, message=message, observed_spec_hash=job.spec_hash,
-                                                  completion_time=_now(), result_configmap=job.result_configmap_name))
+        self._patch_status(
+            job.name,
+            status_patch(
+                phase=phase,
+                message=message,
+                observed_spec_hash=job.spec_hash,
+                completion_time=_now(),
+                result_configmap=job.result_configmap_name,
+            ),
+        )
         log.info("%s: %s %s", job.name, phase, message)
 
     # ------------------------------------------------------------------------------------------ API calls

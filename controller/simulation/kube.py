@@ -5,6 +5,7 @@ list's resourceVersion with bookmarks and a server-side timeout, resume from the
 timeout or a dropped connection, and list again on 410 Gone (handlers must be idempotent: a re-list replays every
 object as ADDED).
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,7 +72,10 @@ def ensure_crd(api: Any, document: dict[str, Any], timeout_s: float = 60) -> Non
                 raise
             # An update with identical content is a no-op for the API server (no new resourceVersion).
             current = ext.read_custom_resource_definition(name)
-            body = {**document, "metadata": {**document["metadata"], "resourceVersion": current.metadata.resource_version}}
+            body = {
+                **document,
+                "metadata": {**document["metadata"], "resourceVersion": current.metadata.resource_version},
+            }
             ext.replace_custom_resource_definition(name, body)
     except client.ApiException as exc:
         raise ClusterError(f"CustomResourceDefinition {name}: {reason(exc)}") from None
@@ -137,8 +141,12 @@ def list_then_watch(
         watcher = watch.Watch()
         try:
             for raw in watcher.stream(
-                list_fn, resource_version=resource_version, allow_watch_bookmarks=True,
-                timeout_seconds=server_timeout_s, _request_timeout=server_timeout_s + 15, **kwargs,
+                list_fn,
+                resource_version=resource_version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=server_timeout_s,
+                _request_timeout=server_timeout_s + 15,
+                **kwargs,
             ):
                 obj = _as_dict(serializer, raw["object"])
                 resource_version = obj.get("metadata", {}).get("resourceVersion") or resource_version

@@ -5,6 +5,7 @@ The controller renders, then submits with the kubernetes client; ``controller si
 same documents for ``kubectl apply`` or the Ansible role that deploys the job controller. What a SimulationJob
 holds and means is `simulation_job.SimulationJob`'s business; this module only renders.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,7 +63,6 @@ def render(template: str, **values: Any) -> list[dict[str, Any]]:
     return [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc]
 
 
-
 def dns_label(text: str, max_len: int = _DNS_LABEL_MAX) -> str:
     """``text`` as a DNS-1123 label; too long or changed by cleaning -> shortened with a hash suffix (stays unique)."""
     cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "x"
@@ -84,8 +84,11 @@ def benchmarking_job_label(benchmarking_job: str) -> str:
 def namespace(name: str) -> dict[str, Any]:
     """The namespace the job controller and its jobs live in (first in `controller simulation manifests`, so a
     plain ``kubectl apply -f -`` of the output works in a fresh cluster)."""
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "ianvs-lab"}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "ianvs-lab"}},
+    }
 
 
 def crd() -> dict[str, Any]:
@@ -95,8 +98,12 @@ def crd() -> dict[str, Any]:
 
 def job_controller_rbac(namespace: str, service_account: str = JOB_CONTROLLER_SERVICE_ACCOUNT) -> list[dict[str, Any]]:
     """The job controller's and the case runner's ServiceAccount, Role and RoleBinding."""
-    return render("job-controller-rbac.yaml.j2", namespace=namespace, service_account=service_account,
-                  case_service_account=CASE_RUNNER_SERVICE_ACCOUNT)
+    return render(
+        "job-controller-rbac.yaml.j2",
+        namespace=namespace,
+        service_account=service_account,
+        case_service_account=CASE_RUNNER_SERVICE_ACCOUNT,
+    )
 
 
 def job_controller_deployment(

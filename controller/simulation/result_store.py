@@ -4,6 +4,7 @@ One ConfigMap per case, ``ianvs-simulation-job-result-<case id>``, labelled with
 the administrator list-watches exactly its own results; the spec hash is an annotation, so a result of an older
 version of the case is never mistaken for the current one.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ def result_from_configmap(configmap: dict[str, Any], wanted_metrics: Iterable[st
         raise ClusterError(f"ConfigMap {name}: not a readable case result ({exc})") from None
     missing = result.missing_metrics(wanted_metrics) if result.ok else []
     if missing:
-        raise ClusterError(f"ConfigMap {name}: claims status ok but lacks {', '.join(missing)}, which the testenv "
-                           "asks for")
+        raise ClusterError(
+            f"ConfigMap {name}: claims status ok but lacks {', '.join(missing)}, which the testenv asks for"
+        )
     return result
 
 

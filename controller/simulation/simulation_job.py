@@ -9,6 +9,7 @@ carries the sha256 of every file the case names (``contentDigests``), so whoever
 against the JSON alone, without the files (a job controller that starts case Pods never needs them), and the one
 who runs the case says which file it lacks ("not mounted: PATH") or which changed since submission.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -70,12 +71,24 @@ class JobStatus:
         return self.phase in TERMINAL_PHASES and self.observed_spec_hash == spec_hash
 
 
-def status_patch(*, phase: str | None = None, message: str | None = None, observed_spec_hash: str | None = None,
-                 result_configmap: str | None = None, start_time: str | None = None,
-                 completion_time: str | None = None) -> dict[str, Any]:
+def status_patch(
+    *,
+    phase: str | None = None,
+    message: str | None = None,
+    observed_spec_hash: str | None = None,
+    result_configmap: str | None = None,
+    start_time: str | None = None,
+    completion_time: str | None = None,
+) -> dict[str, Any]:
     """A merge patch of the status subresource setting the given fields (the others stay as they are)."""
-    fields = {"phase": phase, "message": message, "observedSpecHash": observed_spec_hash,
-              "resultConfigMap": result_configmap, "startTime": start_time, "completionTime": completion_time}
+    fields = {
+        "phase": phase,
+        "message": message,
+        "observedSpecHash": observed_spec_hash,
+        "resultConfigMap": result_configmap,
+        "startTime": start_time,
+        "completionTime": completion_time,
+    }
     return {"status": {key: value for key, value in fields.items() if value is not None}}
 
 
@@ -102,10 +115,18 @@ class SimulationJob:
     @classmethod
     def of_case(cls, spec: CaseSpec, namespace: str, image: str = "") -> SimulationJob:
         digests = content_digests(spec)
-        return cls(name=job_name(spec), namespace=namespace, benchmarking_job=spec.benchmarking_job,
-                   case_id=spec.case_id,
-                   spec_hash=spec_hash(spec, digests), algorithm=spec.algorithm, case=spec.to_dict(), image=image,
-                   result_configmap=result_configmap_name(spec.case_id), content_digests=digests)
+        return cls(
+            name=job_name(spec),
+            namespace=namespace,
+            benchmarking_job=spec.benchmarking_job,
+            case_id=spec.case_id,
+            spec_hash=spec_hash(spec, digests),
+            algorithm=spec.algorithm,
+            case=spec.to_dict(),
+            image=image,
+            result_configmap=result_configmap_name(spec.case_id),
+            content_digests=digests,
+        )
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> SimulationJob:
@@ -191,5 +212,13 @@ class SimulationJob:
 
     def failed_result(self, error: str) -> CaseResult:
         """A failed result for a job that gave none, so the administrator hears why instead of waiting."""
-        return CaseResult(case_id=self.case_id, benchmarking_job=self.benchmarking_job, algorithm=self.algorithm, paradigm="",
-                          modules={}, hyperparameters={}, status=STATUS_FAILED, error=error)
+        return CaseResult(
+            case_id=self.case_id,
+            benchmarking_job=self.benchmarking_job,
+            algorithm=self.algorithm,
+            paradigm="",
+            modules={},
+            hyperparameters={},
+            status=STATUS_FAILED,
+            error=error,
+        )

@@ -1,4 +1,5 @@
 """Run this repository's playbooks for real against lab-host containers (tests/infra/fixtures.py)."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,11 @@ from testinfra.host import Host
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name("ansible-playbook"))
 TASK_HEADER = re.compile(r"^TASK \[(?:[\w.]+ : )?(?P<name>.*)\] \**$", re.MULTILINE)
-RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-                   r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,16 @@ class PlayResult:
 
     def recap(self) -> dict[str, dict[str, int]]:
         """PLAY RECAP counters per host: {'labhost-1': {'ok': 5, 'changed': 0, ...}}."""
-        return {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(self.output)}
+        return {
+            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(self.output)
+        }
 
     def task_status(self, task: str, host: str) -> str:
         """How ``task`` (its name, without the role) ended on ``host``: 'ok', 'changed', 'skipping', 'fatal', ..."""
         headers = list(TASK_HEADER.finditer(self.output))
         for header, following in zip(headers, headers[1:] + [None]):
             if header["name"] == task:
-                section = self.output[header.end():following.start() if following else len(self.output)]
+                section = self.output[header.end() : following.start() if following else len(self.output)]
                 found = re.search(rf"^(\w+): \[{re.escape(host)}\]", section, re.MULTILINE)
                 return found[1] if found else "not reported"
         return "not run"
@@ -74,8 +80,13 @@ def play(tmp_path: Path) -> Callable[..., PlayResult]:
     """``play("playbooks/docker.yml", inventory, extra_vars={...})`` runs ansible-playbook from the repository root;
     ``check=True`` runs it in check mode (``--check``): what would change is reported, nothing is changed."""
 
-    def run(playbook: str, inventory: Path, extra_vars: dict[str, Any] | None = None, timeout_s: float = 900,
-            check: bool = False) -> PlayResult:
+    def run(
+        playbook: str,
+        inventory: Path,
+        extra_vars: dict[str, Any] | None = None,
+        timeout_s: float = 900,
+        check: bool = False,
+    ) -> PlayResult:
         args = [ANSIBLE_PLAYBOOK, playbook, "-i", str(inventory)]
         if check:
             args.append("--check")

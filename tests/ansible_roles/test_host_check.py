@@ -1,4 +1,5 @@
 """The host_check role, run for real by ansible-playbook against this machine."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,25 @@ PLAYBOOK = str(Path(sys.executable).with_name("ansible-playbook"))
 
 def _play(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PLAYBOOK, "playbooks/host_check.yml", "-i", "inventories/single-host", "-e", f"host_check_report_path={tmp_path}", *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-             "HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp")},
+        [
+            PLAYBOOK,
+            "playbooks/host_check.yml",
+            "-i",
+            "inventories/single-host",
+            "-e",
+            f"host_check_report_path={tmp_path}",
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "HOME": str(tmp_path),
+            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+        },
     )
 
 
@@ -29,10 +45,13 @@ def test_this_host_passes_and_the_report_lists_every_check(tmp_path: Path) -> No
     assert all(c["ok"] for c in report["checks"])
 
 
-@pytest.mark.parametrize(("variable", "message"), [
-    ("host_check_min_cpus=4096", "cpus is"),
-    ("host_check_min_memory_mb=99999999", "memory_mb is"),
-])
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("host_check_min_cpus=4096", "cpus is"),
+        ("host_check_min_memory_mb=99999999", "memory_mb is"),
+    ],
+)
 def test_an_unmet_requirement_fails_with_a_message_naming_it(tmp_path: Path, variable: str, message: str) -> None:
     run = _play(tmp_path, "-e", variable)
     assert run.returncode == 2

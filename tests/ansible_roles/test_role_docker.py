@@ -1,5 +1,6 @@
 """The docker role, run by ansible-playbook against a lab-host container that installs from a local apt mirror;
 what it leaves on the host is read with pytest-testinfra."""
+
 from __future__ import annotations
 
 import json
@@ -80,7 +81,9 @@ def test_changed_daemon_options_restart_the_engine_with_them(
 
 
 def test_a_mirror_configured_after_the_package_index_was_read_is_read_before_installing(
-    labhosts: Callable[..., list[LabHost]], local_apt_repo: Callable[..., Path], play: Callable[..., PlayResult],
+    labhosts: Callable[..., list[LabHost]],
+    local_apt_repo: Callable[..., Path],
+    play: Callable[..., PlayResult],
     tmp_path: Path,
 ) -> None:
     # Issue 15, seen on cold CI: the host read its package index minutes ago (well within
@@ -102,10 +105,13 @@ def test_a_mirror_configured_after_the_package_index_was_read_is_read_before_ins
     assert host.service("docker").is_running
 
 
-@pytest.mark.parametrize(("variable", "value", "message"), [
-    ("docker_package_state", "absent", "docker_package_state"),
-    ("docker_users", "lab", "docker_users"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("docker_package_state", "absent", "docker_package_state"),
+        ("docker_users", "lab", "docker_users"),
+    ],
+)
 def test_bad_role_arguments_are_refused_by_name(
     docker_host: LabHost, play: Callable[..., PlayResult], tmp_path: Path, variable: str, value: str, message: str
 ) -> None:

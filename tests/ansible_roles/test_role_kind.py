@@ -1,5 +1,6 @@
 """The kind role installs a pinned kind binary on a lab host (copied from the controller: labs without internet);
 the host's state is read with pytest-testinfra."""
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,12 @@ def test_the_pinned_binary_is_installed_and_a_second_run_changes_nothing(
     assert again.recap()["labhost-1"]["changed"] == 0, again.output
 
 
-def test_a_binary_of_another_version_is_refused(inventory: Path, kind_binary: Path, play: Callable[..., PlayResult]) -> None:
-    result = play("playbooks/kind.yml", inventory, extra_vars={"kind_binary_src": str(kind_binary), "kind_version": "v0.29.0"})
+def test_a_binary_of_another_version_is_refused(
+    inventory: Path, kind_binary: Path, play: Callable[..., PlayResult]
+) -> None:
+    result = play(
+        "playbooks/kind.yml", inventory, extra_vars={"kind_binary_src": str(kind_binary), "kind_version": "v0.29.0"}
+    )
     assert result.returncode != 0
     assert "/usr/local/bin/kind reports 'kind v0.30.0" in result.output and "expected v0.29.0" in result.output
 

@@ -1,4 +1,5 @@
 """The simulation_controller role deploys the job controller with kubernetes.core.k8s into the real control plane."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,17 @@ PLAYBOOK = "playbooks/simulation_controller.yml"
 
 
 def _inventory(tmp_path: Path) -> Path:
-    inventory = {"lab": {"children": {"cloud": {"hosts": {"localhost": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}
+    inventory = {
+        "lab": {
+            "children": {
+                "cloud": {
+                    "hosts": {
+                        "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+                    }
+                }
+            }
+        }
+    }
     path = tmp_path / "hosts.yml"
     path.write_text(json.dumps(inventory))
     return path
@@ -49,7 +59,8 @@ def test_role_constants_match_the_python_controller() -> None:
     assert role_vars["__simulation_controller_service_account"] == manifests.JOB_CONTROLLER_SERVICE_ACCOUNT
     assert role_vars["__simulation_controller_crd_name"] == manifests.CRD_NAME
     assert role_vars["__simulation_controller_result_selector"] == (
-        f"{manifests.LABEL_COMPONENT}={manifests.RESULT_COMPONENT}")
+        f"{manifests.LABEL_COMPONENT}={manifests.RESULT_COMPONENT}"
+    )
 
 
 def test_the_role_deploys_what_the_python_controller_renders(
@@ -62,9 +73,13 @@ def test_the_role_deploys_what_the_python_controller_renders(
     assert result.returncode == 0, result.output
     apps = client.AppsV1Api(k8s.api)
     deployed = apps.read_namespaced_deployment("ianvs-simulation-job-controller", k8s.namespace)
-    expected = manifests.job_controller_deployment(k8s.namespace, "ianvs-lab/controller:test",
-                                                   "/var/lib/ianvs-lab/workspace", [str(tmp_path / "data")],
-                                                   case_resources=resources)
+    expected = manifests.job_controller_deployment(
+        k8s.namespace,
+        "ianvs-lab/controller:test",
+        "/var/lib/ianvs-lab/workspace",
+        [str(tmp_path / "data")],
+        case_resources=resources,
+    )
     (container,) = deployed.spec.template.spec.containers
     (want,) = expected["spec"]["template"]["spec"]["containers"]
     assert container.image == want["image"] and container.args == want["args"]
@@ -97,12 +112,21 @@ def test_state_absent_removes_the_deployment_and_its_rights(k8s: K8s, deploy: Ca
     assert gone.value.status == 404
 
 
-@pytest.mark.parametrize(("variable", "value", "message"), [
-    ("simulation_controller_namespace", "Not_A_Label", "simulation_controller_namespace must be a DNS label"),
-    ("simulation_controller_host_paths", ["relative/data"], "every simulation_controller_host_paths entry absolute"),
-    ("simulation_controller_image_pull_policy", "Sometimes", "simulation_controller_image_pull_policy"),
-])
-def test_bad_inputs_are_refused_by_name(deploy: Callable[..., PlayResult], variable: str, value: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("simulation_controller_namespace", "Not_A_Label", "simulation_controller_namespace must be a DNS label"),
+        (
+            "simulation_controller_host_paths",
+            ["relative/data"],
+            "every simulation_controller_host_paths entry absolute",
+        ),
+        ("simulation_controller_image_pull_policy", "Sometimes", "simulation_controller_image_pull_policy"),
+    ],
+)
+def test_bad_inputs_are_refused_by_name(
+    deploy: Callable[..., PlayResult], variable: str, value: Any, message: str
+) -> None:
     result = deploy(**{variable: value})
     assert result.returncode != 0
     assert message in result.output

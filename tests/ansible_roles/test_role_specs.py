@@ -1,5 +1,6 @@
 """What each role promises on paper: its variables, their defaults and their documentation agree, and the
 inventories and site.yml are what a lab (not the test environment) uses."""
+
 from __future__ import annotations
 
 import os
@@ -63,25 +64,37 @@ def test_the_role_readme_documents_every_variable(role: str) -> None:
 def test_no_inventory_setting_points_at_the_test_environments_cache() -> None:
     # A lab is not the test environment: its inventories must not depend on what `make test` happened to build.
     # (Comments may mention it; tests pass such paths explicitly, e.g. kind_binary_src.)
-    settings = [f"{path.relative_to(REPO)}: {line.strip()}"
-                for path in sorted((REPO / "inventories").rglob("*")) if path.is_file()
-                for line in path.read_text().splitlines()
-                if not line.lstrip().startswith("#") and re.search(r"\.cache/ianvs-lab|testenv", line)]
+    settings = [
+        f"{path.relative_to(REPO)}: {line.strip()}"
+        for path in sorted((REPO / "inventories").rglob("*"))
+        if path.is_file()
+        for line in path.read_text().splitlines()
+        if not line.lstrip().startswith("#") and re.search(r"\.cache/ianvs-lab|testenv", line)
+    ]
     assert settings == []
 
 
 def _list_tasks(tmp_path: Path, *args: str) -> str:
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("ansible-playbook")), "site.yml", "--list-tasks", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
-             "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp")},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        },
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
 
-@pytest.mark.parametrize(("tag", "stage_prefix"), [("host_check", "Host check |"), ("docker", "Docker |"), ("kind", "Kind |")])
+@pytest.mark.parametrize(
+    ("tag", "stage_prefix"), [("host_check", "Host check |"), ("docker", "Docker |"), ("kind", "Kind |")]
+)
 def test_each_stage_of_site_yml_is_picked_by_its_tag(tmp_path: Path, tag: str, stage_prefix: str) -> None:
     listed = _list_tasks(tmp_path, "--tags", tag)
     stages = {prefix for prefix in ("Host check |", "Docker |", "Kind |") if prefix in listed}

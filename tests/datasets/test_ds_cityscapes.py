@@ -223,7 +223,9 @@ def test_a_bare_file_name_has_no_city() -> None:
 
 
 def test_only_official_test_split_cities_are_flagged() -> None:
-    flagged = [cs.official_test_city(p) for p in ("x/berlin_000000_000019_leftImg8bit.png", "munich/1.png", "ulm/1.png")]
+    flagged = [
+        cs.official_test_city(p) for p in ("x/berlin_000000_000019_leftImg8bit.png", "munich/1.png", "ulm/1.png")
+    ]
     assert flagged == ["berlin", "munich", None]
 
 

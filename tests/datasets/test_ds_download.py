@@ -268,8 +268,13 @@ def tls_server(tmp_path: Path) -> Iterator[FileServer]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -291,7 +296,9 @@ def test_a_tls_certificate_error_fails_at_once(
     tls_server.add("/d.zip", b"x")
     url = tls_server.url("/d.zip").replace("http://", "https://")
     port = tls_server.server_address[1]
-    with pytest.raises(DatasetError, match=f"TLS certificate of 127.0.0.1:{port} not accepted: self-signed certificate"):
+    with pytest.raises(
+        DatasetError, match=f"TLS certificate of 127.0.0.1:{port} not accepted: self-signed certificate"
+    ):
         download(parse_source(url), tmp_path / "d.zip", policy=FAST)
     assert _warnings(caplog) == []
 

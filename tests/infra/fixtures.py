@@ -12,6 +12,7 @@ Why it fails instead of skipping: a test environment that silently skips proves 
 these tests is the explicit opt-out ``IANVS_LAB_SKIP_INFRA=1``, and the skip reason says so. Any component that
 cannot start turns into a test error carrying the tail of the script's output.
 """
+
 from __future__ import annotations
 
 import collections
@@ -57,10 +58,21 @@ APT_REPO_TIMEOUT_S = 15 * 60
 # apply caps"); this set is what systemd as PID 1 needs. The cgroup tree is shared with the host (cgroupns=host)
 # because systemd must manage its own slice of it.
 LABHOST_RUN_FLAGS: tuple[str, ...] = (
-    "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+    "--cap-add=ALL",
+    "--cap-drop=SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--cgroupns=host",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/run/lock",
+    "--tmpfs",
+    "/tmp",
 )
 
 
@@ -122,7 +134,9 @@ def run_script(config: pytest.Config, args: list[str], timeout_s: float, what: s
             proc.kill()
             proc.wait()
             reader.join(5)
-            raise InfraError(f"{what}: `{' '.join(args)}` ran longer than {timeout_s:.0f}s:\n" + "\n".join(tail)) from None
+            raise InfraError(
+                f"{what}: `{' '.join(args)}` ran longer than {timeout_s:.0f}s:\n" + "\n".join(tail)
+            ) from None
         reader.join(5)
     if rc != 0:
         raise InfraError(f"{what}: `{' '.join(args)}` exited {rc}:\n" + "\n".join(tail))
@@ -152,7 +166,9 @@ def poll(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.2
     return None
 
 
-def docker(*args: str, timeout_s: float = 120, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def docker(
+    *args: str, timeout_s: float = 120, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI; on failure raise with the command and its stderr (not just an exit code)."""
     proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout_s, input=stdin)
     if check and proc.returncode != 0:
@@ -265,7 +281,9 @@ def k8s_env(pytestconfig: pytest.Config) -> Iterator[K8sEnv]:
     started_here = not _testenv_is_up()
     if started_here:
         try:
-            run_script(pytestconfig, [str(SCRIPTS / "testenv"), "up"], TESTENV_UP_TIMEOUT_S, "Kubernetes test environment")
+            run_script(
+                pytestconfig, [str(SCRIPTS / "testenv"), "up"], TESTENV_UP_TIMEOUT_S, "Kubernetes test environment"
+            )
         except InfraError as err:
             pytest.fail(f"the Kubernetes test environment did not start: {err}", pytrace=False)
     try:
@@ -284,7 +302,9 @@ def k8s(k8s_env: K8sEnv, request: pytest.FixtureRequest) -> Iterator[K8s]:
     api = config.new_client_from_config(config_file=str(k8s_env.kubeconfig))
     namespace = unique_name("t", request.node.name)
     handle = K8s(env=k8s_env, api=api, namespace=namespace)
-    handle.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels={TEST_LABEL: "1"})))
+    handle.core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels={TEST_LABEL: "1"}))
+    )
     try:
         yield handle
     finally:
@@ -306,7 +326,9 @@ class DockerEngine:
     server_version: str
 
     @staticmethod
-    def run(*args: str, timeout_s: float = 120, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, timeout_s: float = 120, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return docker(*args, timeout_s=timeout_s, check=check, stdin=stdin)
 
 
@@ -347,7 +369,9 @@ class LabHost:
     ip: str
     network: str
 
-    def exec(self, *cmd: str, user: str | None = None, timeout_s: float = 60, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, *cmd: str, user: str | None = None, timeout_s: float = 60, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         args = ["exec", "-i"] + (["-u", user] if user else []) + [self.name, *cmd]
         return docker(*args, timeout_s=timeout_s, check=check, stdin=stdin)
 
@@ -366,13 +390,16 @@ def _wait_for_systemd(host: LabHost) -> None:
             return
         time.sleep(0.5)  # "Failed to connect to bus" until systemd has started dbus
     logs = docker("logs", "--tail", "30", host.name, check=False)
-    raise InfraError(f"lab host {host.name} did not boot within {LABHOST_BOOT_TIMEOUT_S}s (state {state!r}):\n{logs.stdout}{logs.stderr}")
+    raise InfraError(
+        f"lab host {host.name} did not boot within {LABHOST_BOOT_TIMEOUT_S}s (state {state!r}):\n{logs.stdout}{logs.stderr}"
+    )
 
 
 def _use_only_the_local_apt_repo(host: LabHost) -> None:
     """Point apt at the mounted repository, as a lab without internet points it at its own mirror."""
     host.exec(
-        "sh", "-c",
+        "sh",
+        "-c",
         f"rm -f /etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:{LABHOST_APT_REPO} ./' > /etc/apt/sources.list",
     )
 
@@ -408,12 +435,26 @@ class LabHostFactory:
         name = f"{self.network}-{hostname}"
         mounts = ["-v", f"{apt_repo}:{LABHOST_APT_REPO}:ro"] if apt_repo is not None else []
         docker(
-            "run", "-d", "--name", name, "--hostname", hostname, "--network", self.network,
-            "--network-alias", hostname, "--label", f"{TEST_LABEL}=1", *LABHOST_RUN_FLAGS, *mounts,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",
+            hostname,
+            "--network",
+            self.network,
+            "--network-alias",
+            hostname,
+            "--label",
+            f"{TEST_LABEL}=1",
+            *LABHOST_RUN_FLAGS,
+            *mounts,
             self.images.labhost,
         )
         self.containers.append(name)
-        ip = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).stdout.strip()
+        ip = docker(
+            "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
+        ).stdout.strip()
         return LabHost(name=name, hostname=hostname, ip=ip, network=self.network)
 
     def cleanup(self) -> None:
@@ -501,10 +542,13 @@ class NodeEnv:
 
     def load_images(self, *images: str) -> None:
         """Make local Docker images runnable on the node (``scripts/testenv node-load``)."""
-        proc = subprocess.run([str(SCRIPTS / "testenv"), "node-load", *images], cwd=REPO, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            [str(SCRIPTS / "testenv"), "node-load", *images], cwd=REPO, capture_output=True, text=True, timeout=600
+        )
         if proc.returncode != 0:
-            raise InfraError(f"scripts/testenv node-load {' '.join(images)} exited {proc.returncode}: {proc.stderr[-2000:]}")
+            raise InfraError(
+                f"scripts/testenv node-load {' '.join(images)} exited {proc.returncode}: {proc.stderr[-2000:]}"
+            )
 
     def log_tails(self) -> str:
         parts = []
@@ -532,9 +576,15 @@ def k8s_node(pytestconfig: pytest.Config, k8s_env: K8sEnv, base_images: BaseImag
                 run_script(pytestconfig, [str(SCRIPTS / "testenv"), "node-down"], NODE_DOWN_TIMEOUT_S, "test node")
 
 
-
-_FIXTURE_MARKERS = {"k8s_env": "k8s", "k8s": "k8s", "docker_engine": "docker", "base_images": "docker", "labhosts": "docker",
-                    "local_apt_repo": "docker", "k8s_node": "k8s"}
+_FIXTURE_MARKERS = {
+    "k8s_env": "k8s",
+    "k8s": "k8s",
+    "docker_engine": "docker",
+    "base_images": "docker",
+    "labhosts": "docker",
+    "local_apt_repo": "docker",
+    "k8s_node": "k8s",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,4 +1,5 @@
 """scripts/ci-cold: a command (CI's by default) in a throw-away clone of HEAD with empty caches, removed afterwards."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ test -e .cache/testenv && echo testenv-state || echo no-testenv-state
 
 
 def _ci_cold(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CI_COLD, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    return subprocess.run(
+        [CI_COLD, *args], capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)}
+    )
 
 
 def test_the_command_runs_in_a_clone_of_head_with_empty_caches_and_the_clone_is_removed(tmp_path: Path) -> None:
@@ -27,8 +29,12 @@ def test_the_command_runs_in_a_clone_of_head_with_empty_caches_and_the_clone_is_
     assert proc.returncode == 0, proc.stderr
     clone, head, cached_files, venv, state = proc.stdout.split()
     assert Path(clone).parent.parent == tmp_path and Path(clone).name == "ianvs-lab"
-    assert head == subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                  check=True).stdout.strip()
+    assert (
+        head
+        == subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     assert (cached_files, venv, state) == ("0", "no-venv", "no-testenv-state")
     assert list(tmp_path.iterdir()) == []
 

@@ -4,6 +4,7 @@ Each test pins one behaviour that a mock would have to fake and that our control
 structural-schema validation (422), list+watch from the list's resourceVersion, bookmarks, 410 Gone for an expired
 resourceVersion, RBAC (403), and the built-in controllers (Job -> Pod) and scheduler.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,12 @@ class WidgetCRD:
     resource_version_before: str  # a cluster resourceVersion taken just before the CRD existed
 
     def body(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        return {"apiVersion": f"{self.group}/{self.version}", "kind": self.kind, "metadata": {"name": name}, "spec": spec}
+        return {
+            "apiVersion": f"{self.group}/{self.version}",
+            "kind": self.kind,
+            "metadata": {"name": name},
+            "spec": spec,
+        }
 
 
 def _crd_manifest(group: str) -> dict[str, Any]:
@@ -104,7 +110,9 @@ def widget_crd(k8s_env: K8sEnv) -> Iterator[WidgetCRD]:
 
 
 def test_crd_becomes_established_and_serves_its_resource(k8s: K8s, widget_crd: WidgetCRD) -> None:
-    listed = k8s.custom.list_namespaced_custom_object(widget_crd.group, widget_crd.version, k8s.namespace, widget_crd.plural)
+    listed = k8s.custom.list_namespaced_custom_object(
+        widget_crd.group, widget_crd.version, k8s.namespace, widget_crd.plural
+    )
     assert listed["items"] == []
 
 
@@ -149,9 +157,13 @@ def test_watch_from_the_list_resource_version_sees_only_later_changes(k8s: K8s) 
     w = watch.Watch()
     events = []
     for event in w.stream(
-        k8s.core.list_namespaced_config_map, k8s.namespace, label_selector="app=smoke",
-        resource_version=listed.metadata.resource_version, allow_watch_bookmarks=True,
-        timeout_seconds=WATCH_TIMEOUT_S, _request_timeout=WATCH_TIMEOUT_S + 10,
+        k8s.core.list_namespaced_config_map,
+        k8s.namespace,
+        label_selector="app=smoke",
+        resource_version=listed.metadata.resource_version,
+        allow_watch_bookmarks=True,
+        timeout_seconds=WATCH_TIMEOUT_S,
+        _request_timeout=WATCH_TIMEOUT_S + 10,
     ):
         events.append((event["type"], event["object"].metadata.name))
         w.stop()  # the first event is the one under test
@@ -169,9 +181,13 @@ def test_watch_bookmark_reports_progress_past_changes_the_selector_filters_out(k
     w = watch.Watch()
     received: list[tuple[str, str]] = []
     for event in w.stream(
-        k8s.core.list_namespaced_config_map, k8s.namespace, label_selector="app=smoke",
-        resource_version=listed.metadata.resource_version, allow_watch_bookmarks=True,
-        timeout_seconds=WATCH_TIMEOUT_S, _request_timeout=WATCH_TIMEOUT_S + 10,
+        k8s.core.list_namespaced_config_map,
+        k8s.namespace,
+        label_selector="app=smoke",
+        resource_version=listed.metadata.resource_version,
+        allow_watch_bookmarks=True,
+        timeout_seconds=WATCH_TIMEOUT_S,
+        _request_timeout=WATCH_TIMEOUT_S + 10,
     ):
         obj = event["object"]
         rv = obj["metadata"]["resourceVersion"] if isinstance(obj, dict) else obj.metadata.resource_version
@@ -191,8 +207,14 @@ def test_watch_from_a_resource_version_older_than_the_watch_cache_is_410_gone(k8
     c = widget_crd
     with pytest.raises(ApiException) as caught:
         for _ in watch.Watch().stream(
-            k8s.custom.list_namespaced_custom_object, c.group, c.version, k8s.namespace, c.plural,
-            resource_version=c.resource_version_before, timeout_seconds=WATCH_TIMEOUT_S, _request_timeout=WATCH_TIMEOUT_S + 10,
+            k8s.custom.list_namespaced_custom_object,
+            c.group,
+            c.version,
+            k8s.namespace,
+            c.plural,
+            resource_version=c.resource_version_before,
+            timeout_seconds=WATCH_TIMEOUT_S,
+            _request_timeout=WATCH_TIMEOUT_S + 10,
         ):
             pass
     assert caught.value.status == 410
@@ -212,11 +234,15 @@ def test_restricted_account_may_list_configmaps_in_its_namespace(k8s: K8s) -> No
 @pytest.mark.parametrize(
     "attempt",
     [
-        pytest.param(lambda core, env, own: core.list_namespaced_secret(env.restricted_namespace), id="secrets-in-own-namespace"),
+        pytest.param(
+            lambda core, env, own: core.list_namespaced_secret(env.restricted_namespace), id="secrets-in-own-namespace"
+        ),
         pytest.param(lambda core, env, own: core.list_namespaced_config_map(own), id="configmaps-in-other-namespace"),
         pytest.param(lambda core, env, own: core.list_namespace(), id="list-namespaces"),
         pytest.param(
-            lambda core, env, own: core.delete_namespaced_service_account(env.restricted_service_account, env.restricted_namespace),
+            lambda core, env, own: core.delete_namespaced_service_account(
+                env.restricted_service_account, env.restricted_namespace
+            ),
             id="delete-own-serviceaccount",
         ),
     ],
@@ -229,7 +255,10 @@ def test_restricted_account_is_forbidden_outside_its_role(k8s: K8s, attempt: Cal
     with pytest.raises(ApiException) as caught:
         attempt(core, k8s.env, k8s.namespace)
     assert caught.value.status == 403
-    assert f"system:serviceaccount:{k8s.env.restricted_namespace}:{k8s.env.restricted_service_account}" in caught.value.body
+    assert (
+        f"system:serviceaccount:{k8s.env.restricted_namespace}:{k8s.env.restricted_service_account}"
+        in caught.value.body
+    )
 
 
 # --------------------------------------------------------------------------------------------- controllers
@@ -270,7 +299,9 @@ def test_scheduler_marks_a_pod_unschedulable_when_no_node_accepts_it(k8s: K8s) -
     does not tolerate the taint. Either way the scheduler must refuse to bind it, and say which case it met."""
     from kubernetes import client
 
-    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="waits"), spec=client.V1PodSpec(containers=[_never_pulled_container()]))
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="waits"), spec=client.V1PodSpec(containers=[_never_pulled_container()])
+    )
     k8s.core.create_namespaced_pod(k8s.namespace, pod)
 
     def scheduled_condition() -> Any:
@@ -281,4 +312,6 @@ def test_scheduler_marks_a_pod_unschedulable_when_no_node_accepts_it(k8s: K8s) -
     assert (condition.status, condition.reason) == ("False", "Unschedulable")
     # "no nodes available to schedule pods" without a node; "0/1 nodes are available: 1 node(s) had untolerated
     # taint ..." with the test node up.
-    assert re.match(r"no nodes available to schedule pods|0/\d+ nodes are available", condition.message), condition.message
+    assert re.match(r"no nodes available to schedule pods|0/\d+ nodes are available", condition.message), (
+        condition.message
+    )

@@ -1,4 +1,5 @@
 """Lab-host containers behave like small machines: systemd, a private network, and Ansible can manage them."""
+
 from __future__ import annotations
 
 import os
@@ -57,7 +58,12 @@ def _ansible_env(tmp_path: Path) -> dict[str, str]:
             """
         )
     )
-    return {**os.environ, "ANSIBLE_CONFIG": str(cfg), "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_NOCOLOR": "1"}
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(cfg),
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
 
 
 def _ssh_key(tmp_path: Path) -> Path:
@@ -67,15 +73,23 @@ def _ssh_key(tmp_path: Path) -> Path:
 
 
 def _authorize(host: LabHost, public_key: str) -> None:
-    host.exec("sh", "-c", "cat > /home/lab/.ssh/authorized_keys && chown lab:lab /home/lab/.ssh/authorized_keys "
-              "&& chmod 600 /home/lab/.ssh/authorized_keys", stdin=public_key)
+    host.exec(
+        "sh",
+        "-c",
+        "cat > /home/lab/.ssh/authorized_keys && chown lab:lab /home/lab/.ssh/authorized_keys "
+        "&& chmod 600 /home/lab/.ssh/authorized_keys",
+        stdin=public_key,
+    )
 
 
 def _inventory(tmp_path: Path, hosts: list[LabHost], connection: str) -> Path:
     lines = ["[labhosts]"]
     if connection == "docker":
         # community.docker.docker runs `docker exec` as `lab`; nothing needs SSH.
-        lines += [f"{h.hostname} ansible_connection=community.docker.docker ansible_host={h.name} ansible_user=lab" for h in hosts]
+        lines += [
+            f"{h.hostname} ansible_connection=community.docker.docker ansible_host={h.name} ansible_user=lab"
+            for h in hosts
+        ]
     else:
         key = _ssh_key(tmp_path)
         for h in hosts:
@@ -94,7 +108,10 @@ def _inventory(tmp_path: Path, hosts: list[LabHost], connection: str) -> Path:
 def _ansible(tmp_path: Path, inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [ANSIBLE, "labhosts", "-i", str(inventory), "--one-line", *args],
-        capture_output=True, text=True, timeout=180, env=_ansible_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_ansible_env(tmp_path),
     )
 
 
@@ -109,6 +126,8 @@ def test_ansible_ping_reaches_every_labhost(labhosts: Factory, tmp_path: Path, c
 
 def test_ansible_become_on_a_labhost_runs_as_root(labhosts: Factory, tmp_path: Path) -> None:
     hosts = labhosts(1)
-    proc = _ansible(tmp_path, _inventory(tmp_path, hosts, "docker"), "--become", "-m", "ansible.builtin.command", "-a", "id -un")
+    proc = _ansible(
+        tmp_path, _inventory(tmp_path, hosts, "docker"), "--become", "-m", "ansible.builtin.command", "-a", "id -un"
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.rstrip().endswith("(stdout) root")

@@ -6,6 +6,7 @@ runs benchmark workers as Pods: registration and readiness, the taint that keeps
 image running to completion with its log readable through the API (API server -> kubelet), and a Job completing.
 A failure carries the Pod's state, its events and the tails of the kubelet and containerd logs.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -60,8 +61,12 @@ def pod_spec(node: NodeEnv, command: str, tolerate: bool = True) -> Any:
     """A one-container Pod of our base image: never pulled (imported into the node), never restarted."""
     from kubernetes import client
 
-    tolerations = [client.V1Toleration(key=node.taint_key, operator="Exists", effect="NoSchedule")] if tolerate else None
-    container = client.V1Container(name="main", image=node.image, image_pull_policy="Never", command=["sh", "-c", command])
+    tolerations = (
+        [client.V1Toleration(key=node.taint_key, operator="Exists", effect="NoSchedule")] if tolerate else None
+    )
+    container = client.V1Container(
+        name="main", image=node.image, image_pull_policy="Never", command=["sh", "-c", command]
+    )
     return client.V1PodSpec(restart_policy="Never", tolerations=tolerations, containers=[container])
 
 

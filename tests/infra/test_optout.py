@@ -1,4 +1,5 @@
 """Infrastructure tests are skipped only on explicit request, and then say so."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,11 @@ def _pytest(env_value: str | None, *args: str) -> subprocess.CompletedProcess[st
         env["IANVS_LAB_SKIP_INFRA"] = env_value
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-q", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -25,7 +30,10 @@ def test_opt_out_skips_infrastructure_tests_with_a_visible_reason() -> None:
     proc = _pytest("1", "tests/infra/test_k8s_smoke.py::test_crd_becomes_established_and_serves_its_resource")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 skipped" in proc.stdout
-    assert "IANVS_LAB_SKIP_INFRA=1: tests needing the real Kubernetes/Docker environment were skipped on request" in proc.stdout
+    assert (
+        "IANVS_LAB_SKIP_INFRA=1: tests needing the real Kubernetes/Docker environment were skipped on request"
+        in proc.stdout
+    )
 
 
 @pytest.mark.parametrize("fixture_marker", ["k8s", "docker"])

@@ -1,4 +1,5 @@
 """`controller lab check|up`: the Simulation System Administrator runs the playbooks through ansible-runner."""
+
 from __future__ import annotations
 
 import glob
@@ -47,13 +48,16 @@ def test_a_missing_inventory_is_bad_input() -> None:
     assert "error: /nonexistent/inventory: no such inventory file or folder" in proc.stderr
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    (["a=1"], {"a": 1}),
-    (["flag=true", "name=lab"], {"flag": True, "name": "lab"}),
-    (["paths=[/a, /b]"], {"paths": ["/a", "/b"]}),
-    (["empty="], {"empty": ""}),
-    (["a=1", "a=2"], {"a": 2}),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["a=1"], {"a": 1}),
+        (["flag=true", "name=lab"], {"flag": True, "name": "lab"}),
+        (["paths=[/a, /b]"], {"paths": ["/a", "/b"]}),
+        (["empty="], {"empty": ""}),
+        (["a=1", "a=2"], {"a": 2}),
+    ],
+)
 def test_extra_vars_are_parsed_like_ansible_playbook_does(values: list[str], expected: dict[str, Any]) -> None:
     assert parse_extra_vars(values) == expected
 
@@ -71,9 +75,11 @@ def test_malformed_extra_vars_are_refused(value: str) -> None:
 
 def test_no_runner_files_and_no_secret_are_left_behind(tmp_path: Path) -> None:
     before = set(glob.glob(f"{tempfile.gettempdir()}/ianvs-lab-ansible-*"))
-    run = run_playbook("playbooks/host_check.yml", Path("inventories/single-host").resolve(),
-                       extravars={"host_check_min_memory_mb": 512, "host_check_min_disk_gb": 1,
-                                  "lab_api_token": "s3cr3t-t0ken-value"})
+    run = run_playbook(
+        "playbooks/host_check.yml",
+        Path("inventories/single-host").resolve(),
+        extravars={"host_check_min_memory_mb": 512, "host_check_min_disk_gb": 1, "lab_api_token": "s3cr3t-t0ken-value"},
+    )
     assert run.ok, run
     assert set(glob.glob(f"{tempfile.gettempdir()}/ianvs-lab-ansible-*")) == before
     assert run.stats["localhost"]["failed"] == 0 and run.stats["localhost"]["ok"] > 0
@@ -81,8 +87,20 @@ def test_no_runner_files_and_no_secret_are_left_behind(tmp_path: Path) -> None:
 
 def test_an_unreachable_host_is_reported_as_such(docker_engine: DockerEngine, tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"lab": {"hosts": {"ghost": {
-        "ansible_connection": "community.docker.docker", "ansible_host": "no-such-container-ianvs-lab"}}}}))
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "lab": {
+                    "hosts": {
+                        "ghost": {
+                            "ansible_connection": "community.docker.docker",
+                            "ansible_host": "no-such-container-ianvs-lab",
+                        }
+                    }
+                }
+            }
+        )
+    )
     run = run_playbook("playbooks/host_check.yml", inventory)
     assert not run.ok
     (failure,) = run.failures
@@ -95,10 +113,17 @@ def test_up_builds_a_lab_host_and_a_second_run_changes_nothing(
 ) -> None:
     (host,) = labhosts(1, apt_repo=local_apt_repo("docker.io"))
     inventory = write_inventory(tmp_path / "hosts.yml", {"cloud": [host]}, {"ansible_become": True})
-    (tmp_path / "vars.yml").write_text(yaml.safe_dump({
-        "docker_daemon_options": {"storage-driver": "vfs"}, "kind_binary_src": str(kind_binary),
-        "host_check_min_memory_mb": 512,
-        "host_check_min_disk_gb": 1, "host_check_min_cpus": 1}))
+    (tmp_path / "vars.yml").write_text(
+        yaml.safe_dump(
+            {
+                "docker_daemon_options": {"storage-driver": "vfs"},
+                "kind_binary_src": str(kind_binary),
+                "host_check_min_memory_mb": 512,
+                "host_check_min_disk_gb": 1,
+                "host_check_min_cpus": 1,
+            }
+        )
+    )
     first = _lab("up", "-i", str(inventory), "-e", f"@{tmp_path / 'vars.yml'}")
     assert first.returncode == 0, first.stderr
     state = host_state(host)
@@ -121,8 +146,12 @@ def restore_simulation_crd(k8s: Any) -> Any:
 
 
 def _deploy_vars(k8s: Any) -> list[str]:
-    return ["-e", f"simulation_controller_kubeconfig={k8s.env.kubeconfig}",
-            "-e", f"simulation_controller_namespace={k8s.namespace}"]
+    return [
+        "-e",
+        f"simulation_controller_kubeconfig={k8s.env.kubeconfig}",
+        "-e",
+        f"simulation_controller_namespace={k8s.namespace}",
+    ]
 
 
 def test_deploy_then_down_purge_leaves_nothing_of_the_simulation_runtime(
@@ -142,8 +171,16 @@ def test_deploy_then_down_purge_leaves_nothing_of_the_simulation_runtime(
     assert client.AppsV1Api(k8s.api).read_namespaced_deployment("ianvs-simulation-job-controller", k8s.namespace)
     spec = build_plan(load_job(job_dir / "benchmarkingjob.yaml"))[0]
     JobAdministrator(k8s.api, k8s.namespace).submit([spec])
-    result = CaseResult(case_id=spec.case_id, benchmarking_job=spec.benchmarking_job, algorithm=spec.algorithm, paradigm=spec.paradigm,
-                        modules={}, hyperparameters={}, status="ok", metrics={"mIoU": 0.5})
+    result = CaseResult(
+        case_id=spec.case_id,
+        benchmarking_job=spec.benchmarking_job,
+        algorithm=spec.algorithm,
+        paradigm=spec.paradigm,
+        modules={},
+        hyperparameters={},
+        status="ok",
+        metrics={"mIoU": 0.5},
+    )
     k8s.core.create_namespaced_config_map(k8s.namespace, result_configmap(result, k8s.namespace, "f" * 64))
 
     removed = _lab("down", "--purge", *_deploy_vars(k8s))
@@ -154,8 +191,12 @@ def test_deploy_then_down_purge_leaves_nothing_of_the_simulation_runtime(
     with pytest.raises(client.ApiException) as gone:
         client.ApiextensionsV1Api(k8s.api).read_custom_resource_definition(CRD_NAME)
     assert gone.value.status == 404
-    assert k8s.core.list_namespaced_config_map(
-        k8s.namespace, label_selector="ianvs-lab.io/component=simulation-job-result").items == []
+    assert (
+        k8s.core.list_namespaced_config_map(
+            k8s.namespace, label_selector="ianvs-lab.io/component=simulation-job-result"
+        ).items
+        == []
+    )
     again = _lab("down", "--purge", *_deploy_vars(k8s))
     assert again.returncode == 0, again.stderr
     assert "changed=0" in again.stderr

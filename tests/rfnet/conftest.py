@@ -1,4 +1,5 @@
 """Fixtures for the RFNet tests: small synthetic data sets and a context factory."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -10,7 +11,12 @@ import pytest
 from controller.plugins.context import Context
 
 TINY_TRAINING: dict[str, Any] = {
-    "iterations": 2, "batch_size": 2, "crop_size": 32, "base_size": 32, "scale_min": 0.75, "scale_max": 1.25,
+    "iterations": 2,
+    "batch_size": 2,
+    "crop_size": 32,
+    "base_size": 32,
+    "scale_min": 0.75,
+    "scale_max": 1.25,
     "log_every": 0,
 }
 """Hyper-parameters that make an RFNetSegmenter train in about a second (for plumbing tests)."""
@@ -22,8 +28,9 @@ def two_domains(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from controller.datasets.synth import synthesize
 
     root = tmp_path_factory.mktemp("rfnet") / "two-domains"
-    synthesize(root, train_per_city=8, test_per_city=4, size=(128, 64), seed=3,
-               cities={"aachen": "day", "bremen": "night"})
+    synthesize(
+        root, train_per_city=8, test_per_city=4, size=(128, 64), seed=3, cities={"aachen": "day", "bremen": "night"}
+    )
     return root
 
 

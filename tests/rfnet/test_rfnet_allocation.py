@@ -3,6 +3,7 @@
 The paradigm-level tests use the cheap PixelSoftmaxSegmenter (a subclass that reports confidences),
 so they check the wiring of controller/paradigms/lifelong.py, not RFNet's accuracy.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,13 +81,15 @@ def test_domain_classifier_refuses_bad_settings(bad: dict) -> None:
 @pytest.mark.parametrize(
     ("threshold", "unallocated", "allocations", "confidences", "expected"),
     [
-        (0.5, True, ["a", "a", "a"], [0.2, 0.5, 0.9], [True, False, False]),   # strictly below is unseen
-        (0.5, True, [None, "a", "x"], [0.9, 0.9, 0.9], [True, False, True]),   # no / unknown model
-        (0.5, False, [None, "a"], [0.9, 0.1], [False, True]),                 # confidence only
+        (0.5, True, ["a", "a", "a"], [0.2, 0.5, 0.9], [True, False, False]),  # strictly below is unseen
+        (0.5, True, [None, "a", "x"], [0.9, 0.9, 0.9], [True, False, True]),  # no / unknown model
+        (0.5, False, [None, "a"], [0.9, 0.1], [False, True]),  # confidence only
         (0.0, False, ["a"], [0.0], [False]),
     ],
 )
-def test_confidence_recogniser(threshold: float, unallocated: bool, allocations: list, confidences: list, expected: list) -> None:
+def test_confidence_recogniser(
+    threshold: float, unallocated: bool, allocations: list, confidences: list, expected: list
+) -> None:
     recogniser = UnseenTaskByConfidence(threshold, unallocated_is_unseen=unallocated)
     samples = [None] * len(allocations)
     assert recogniser.recognize(samples, allocations, ["a"], confidences=confidences) == expected  # type: ignore[arg-type]
@@ -152,8 +155,11 @@ def _run_kb_case(job: Path, workspace: Path):  # type: ignore[no-untyped-def]
 
 
 def test_low_confidence_samples_are_counted_and_served_by_the_cloud(job_dir: Path, tmp_path: Path) -> None:
-    job = _confidence_job(job_dir, {"name": "TaskAllocationByAttribute"},
-                          {"name": "UnseenTaskByConfidence", "hyperparameters": [{"threshold": {"values": [0.5]}}]})
+    job = _confidence_job(
+        job_dir,
+        {"name": "TaskAllocationByAttribute"},
+        {"name": "UnseenTaskByConfidence", "hyperparameters": [{"threshold": {"values": [0.5]}}]},
+    )
     result = _run_kb_case(job, tmp_path)
     assert result.ok, result.error
     test = read_index(job_dir / "data" / "test-index.txt")
@@ -169,16 +175,24 @@ def test_low_confidence_samples_are_counted_and_served_by_the_cloud(job_dir: Pat
 
 
 def test_a_confidence_recogniser_needs_a_model_that_reports_confidence(job_dir: Path, tmp_path: Path) -> None:
-    edit_yaml(job_dir / "algorithm-kb.yaml", lambda d: d["algorithm"]["modules"].__setitem__(
-        3, {"type": "unseen_sample_recognition", "name": "UnseenTaskByConfidence"}))
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"]["modules"].__setitem__(
+            3, {"type": "unseen_sample_recognition", "name": "UnseenTaskByConfidence"}
+        ),
+    )
     result = _run_kb_case(job_dir / "benchmarkingjob.yaml", tmp_path)
     assert not result.ok
     assert "PixelSoftmaxSegmenter has no predict_confidence" in result.error
 
 
 def test_domain_classifier_allocation_keeps_each_city_s_snapshot(job_dir: Path, tmp_path: Path) -> None:
-    edit_yaml(job_dir / "algorithm-kb.yaml", lambda d: d["algorithm"]["modules"].__setitem__(
-        2, {"type": "task_allocation", "name": "TaskAllocationByDomainClassifier"}))
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"]["modules"].__setitem__(
+            2, {"type": "task_allocation", "name": "TaskAllocationByDomainClassifier"}
+        ),
+    )
     result = _run_kb_case(job_dir / "benchmarkingjob.yaml", tmp_path)
     assert result.ok, result.error
     R = np.array(result.matrix.values)

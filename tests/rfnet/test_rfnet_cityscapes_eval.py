@@ -1,4 +1,5 @@
 """Our mIoU equals the official cityscapesScripts pixel-level evaluation on the same predictions."""
+
 from __future__ import annotations
 
 import copy
@@ -12,8 +13,8 @@ from controller.datasets.cityscapes import LABELS, TRAIN_LABELS, labelids_to_tra
 from controller.datasets.images import write_png
 from controller.metrics.registry import get_builtin
 
-LABEL_IDS = np.array([label.id for label in LABELS if label.id >= 0])          # 0..33, incl. ignored ids
-TRAIN_TO_ID = np.full(256, 0, np.uint8)                                         # 255 (abstain) -> 0 unlabeled
+LABEL_IDS = np.array([label.id for label in LABELS if label.id >= 0])  # 0..33, incl. ignored ids
+TRAIN_TO_ID = np.full(256, 0, np.uint8)  # 255 (abstain) -> 0 unlabeled
 for _label in TRAIN_LABELS:
     TRAIN_TO_ID[_label.train_id] = _label.id
 
@@ -62,6 +63,9 @@ def test_a_class_absent_everywhere_is_left_out_by_both(tmp_path: Path) -> None:
     assert ours.result() == pytest.approx(7 / 12)
     args = copy.deepcopy(official.args)
     args.evalInstLevelScore, args.JSONOutput, args.quiet = False, False, True
-    result = official.evaluateImgLists([str(write_png(tmp_path / "p.png", TRAIN_TO_ID[pred]))],
-                                       [str(write_png(tmp_path / "g_gtFine_labelIds.png", gt))], args)
+    result = official.evaluateImgLists(
+        [str(write_png(tmp_path / "p.png", TRAIN_TO_ID[pred]))],
+        [str(write_png(tmp_path / "g_gtFine_labelIds.png", gt))],
+        args,
+    )
     assert result["averageScoreClasses"] == pytest.approx(7 / 12)

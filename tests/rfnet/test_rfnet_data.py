@@ -1,4 +1,5 @@
 """RFNet inputs and training arithmetic: disparity normalisation, augmentation, weights, schedule."""
+
 from __future__ import annotations
 
 import math
@@ -34,7 +35,9 @@ def _sample(tmp: Path, name: str, disparity_png: np.ndarray | None = None, label
     inputs = [rgb]
     if disparity_png is not None:
         inputs.append(write_png(tmp / f"{name}_disp.png", disparity_png.astype(np.uint16)))
-    lab = write_png(tmp / f"{name}_label.png", (label if label is not None else np.zeros((height, width))).astype(np.uint8))
+    lab = write_png(
+        tmp / f"{name}_label.png", (label if label is not None else np.zeros((height, width))).astype(np.uint8)
+    )
     return Sample(tuple(inputs), lab, tmp / "index.txt", 1)
 
 
@@ -56,10 +59,10 @@ def test_disparity_normalisation_sets_invalid_pixels_to_the_mean(tmp_path: Path)
 
 
 def test_statistics_accumulate_over_images(tmp_path: Path) -> None:
-    first = _sample(tmp_path, "a", np.array([[257, 257]], np.uint16))   # d = 1, 1
-    second = _sample(tmp_path, "b", np.array([[0, 769]], np.uint16))    # invalid, d = 3
+    first = _sample(tmp_path, "a", np.array([[257, 257]], np.uint16))  # d = 1, 1
+    second = _sample(tmp_path, "b", np.array([[0, 769]], np.uint16))  # invalid, d = 3
     stats = depth_statistics([first, second])
-    assert (stats.mean, stats.pixels) == (pytest.approx(5 / 3), 3)     # (1 + 1 + 3) / 3
+    assert (stats.mean, stats.pixels) == (pytest.approx(5 / 3), 3)  # (1 + 1 + 3) / 3
 
 
 def test_an_index_without_depth_column_is_refused_naming_the_line(tmp_path: Path) -> None:
@@ -124,8 +127,9 @@ def test_class_weights_follow_enet_formula(tmp_path: Path) -> None:
     assert weights.tolist() == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize(("step", "total", "factor"),
-                         [(0, 10, 1.0), (5, 10, 0.5), (10, 10, 0.0), (2, 8, 0.5 + 0.5 * math.cos(math.pi / 4))])
+@pytest.mark.parametrize(
+    ("step", "total", "factor"), [(0, 10, 1.0), (5, 10, 0.5), (10, 10, 0.0), (2, 8, 0.5 + 0.5 * math.cos(math.pi / 4))]
+)
 def test_cosine_schedule(step: int, total: int, factor: float) -> None:
     assert cosine_factor(step, total) == pytest.approx(factor)
 
@@ -154,11 +158,14 @@ def test_optimizer_has_an_encoder_and_a_faster_decoder_group() -> None:
     assert {id(p) for p in net.head.parameters()} <= {id(p) for p in decoder["params"]}
 
 
-@pytest.mark.parametrize(("amp", "channels_last", "described"), [
-    ("auto", "auto", "cpu fp32 channels_last"),
-    ("bf16", True, "cpu bf16 channels_last"),
-    ("off", False, "cpu fp32 contiguous"),
-])
+@pytest.mark.parametrize(
+    ("amp", "channels_last", "described"),
+    [
+        ("auto", "auto", "cpu fp32 channels_last"),
+        ("bf16", True, "cpu bf16 channels_last"),
+        ("off", False, "cpu fp32 contiguous"),
+    ],
+)
 def test_cpu_runtime_uses_fp32_unless_asked(amp: str, channels_last: str | bool, described: str) -> None:
     assert select_runtime("cpu", amp, channels_last).describe() == described
 

@@ -2,6 +2,7 @@
 
 Slow (real training on CPU, ~1 minute together); numbers are documented in docs/rfnet.md.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -26,8 +27,14 @@ from tests.conftest import EXAMPLE
 pytestmark = pytest.mark.slow
 
 SMALL: dict[str, Any] = {
-    "iterations": 30, "batch_size": 4, "crop_size": 64, "base_size": 64, "scale_min": 0.75, "scale_max": 1.25,
-    "learning_rate": 0.001, "log_every": 0,
+    "iterations": 30,
+    "batch_size": 4,
+    "crop_size": 64,
+    "base_size": 64,
+    "scale_min": 0.75,
+    "scale_max": 1.25,
+    "learning_rate": 0.001,
+    "log_every": 0,
 }
 MIOU_FLOOR = 0.35
 """mIoU after 30 iterations on one synthetic city: measured 0.49 (10 iterations 0.32, 60 iterations 0.48);

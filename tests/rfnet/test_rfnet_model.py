@@ -1,4 +1,5 @@
 """The RFNet network: size, shapes, fusion wiring and gradient flow, as the paper describes them."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,8 @@ def rgb_only() -> RFNet:
 @pytest.mark.parametrize(
     ("with_depth", "classes", "expected"),
     [
-        (True, 19, 23_684_988),   # the paper's ~23.7 M
-        (True, 20, 23_686_140),   # + 128*9 for the extra class
+        (True, 19, 23_684_988),  # the paper's ~23.7 M
+        (True, 20, 23_686_140),  # + 128*9 for the extra class
         (False, 19, 11_816_508),  # no depth trunk, no attention: SwiftNet-RN18 size
     ],
 )
@@ -59,10 +60,10 @@ def test_output_has_the_input_size(rgbd: RFNet, rgb_only: RFNet, mode: str, heig
 @pytest.mark.parametrize(
     ("height", "width", "cells"),
     [
-        (32, 64, [(8, 16), (4, 8), (2, 4)]),   # 2:1 (a 2048x1024 image at 1/32)
-        (9, 17, [(8, 15), (4, 8), (2, 4)]),    # 513x257: round(8*17/9)=15, round(4*17/9)=8, round(2*17/9)=4
-        (24, 24, [(8, 8), (4, 4), (2, 2)]),    # square crop
-        (16, 2, [(8, 1), (4, 1), (2, 1)]),     # very tall: at least one column
+        (32, 64, [(8, 16), (4, 8), (2, 4)]),  # 2:1 (a 2048x1024 image at 1/32)
+        (9, 17, [(8, 15), (4, 8), (2, 4)]),  # 513x257: round(8*17/9)=15, round(4*17/9)=8, round(2*17/9)=4
+        (24, 24, [(8, 8), (4, 4), (2, 2)]),  # square crop
+        (16, 2, [(8, 1), (4, 1), (2, 1)]),  # very tall: at least one column
     ],
 )
 def test_spp_grids_follow_the_feature_aspect_ratio(height: int, width: int, cells: list[tuple[int, int]]) -> None:

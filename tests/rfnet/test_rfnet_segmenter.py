@@ -1,4 +1,5 @@
 """RFNetSegmenter as a basemodel plugin: train, predict, confidence, save/load, weights, determinism."""
+
 from __future__ import annotations
 
 import functools
@@ -125,12 +126,15 @@ def test_checkpoints_are_written_inside_the_case_workspace(day_samples, make_con
     assert payload["format"] == "ianvs-lab/rfnet"
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"iterations": 5, "epochs": 1}, "either iterations or epochs"),
-    ({"scale_min": 2.0, "scale_max": 1.0}, "scale_min <= scale_max"),
-    ({"batch_size": 0}, "batch_size must be > 0"),
-    ({"amp": "fp8"}, "amp must be one of"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"iterations": 5, "epochs": 1}, "either iterations or epochs"),
+        ({"scale_min": 2.0, "scale_max": 1.0}, "scale_min <= scale_max"),
+        ({"batch_size": 0}, "batch_size must be > 0"),
+        ({"amp": "fp8"}, "amp must be one of"),
+    ],
+)
 def test_bad_hyperparameters_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RFNetSegmenter(**kwargs)
@@ -164,8 +168,12 @@ def _check_loaded(model: RFNetSegmenter, path: Path) -> None:
 
 
 @pytest.mark.parametrize("form", ["path", "file-url", "env-var"])
-def test_imagenet_weights_load_from_a_local_file(imagenet_file: Path, form: str, make_context,  # type: ignore[no-untyped-def]
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_imagenet_weights_load_from_a_local_file(
+    imagenet_file: Path,
+    form: str,
+    make_context,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("RFNET_TEST_WEIGHTS", str(imagenet_file))
     url = {"path": str(imagenet_file), "file-url": imagenet_file.as_uri(), "env-var": "$RFNET_TEST_WEIGHTS"}[form]
     model = RFNetSegmenter(pretrained_url=url)

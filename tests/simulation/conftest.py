@@ -1,5 +1,6 @@
 """Fixtures for the simulation runtime: test-case specs from the example job, the CRD on the test control plane,
 and clients/kubeconfigs that act as the job controller's own service account (so its RBAC Role is exercised)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -65,8 +66,12 @@ def controller_image(base_images: Any) -> str:
     import sys
 
     tag = "ianvs-lab/controller:test"
-    proc = subprocess.run([sys.executable, "-m", "controller", "simulation", "build-image", "--tag", tag,
-                           "--base", base_images.base], capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-m", "controller", "simulation", "build-image", "--tag", tag, "--base", base_images.base],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == tag
     return tag
@@ -125,7 +130,8 @@ def _account_api(k8s: K8s, service_account: str) -> Any:
     configuration = client.Configuration()
     configuration.host = _admin_cluster(k8s)["server"]
     configuration.ssl_ca_cert = yaml.safe_load(k8s.env.kubeconfig.read_text())["clusters"][0]["cluster"][
-        "certificate-authority"]
+        "certificate-authority"
+    ]
     token = _token(k8s, service_account)
     # client >= 36 reads "BearerToken", older ones "authorization"; both are set so either works
     configuration.api_key = {"BearerToken": token, "authorization": token}
@@ -136,11 +142,16 @@ def _account_api(k8s: K8s, service_account: str) -> Any:
 def _account_kubeconfig(k8s: K8s, service_account: str, path: Path) -> Path:
     """A kubeconfig file for ``service_account`` (CA embedded, so it also works inside a Pod)."""
     document = {
-        "apiVersion": "v1", "kind": "Config",
+        "apiVersion": "v1",
+        "kind": "Config",
         "clusters": [{"name": "testenv", "cluster": _admin_cluster(k8s)}],
         "users": [{"name": service_account, "user": {"token": _token(k8s, service_account)}}],
-        "contexts": [{"name": service_account, "context": {"cluster": "testenv", "user": service_account,
-                                                           "namespace": k8s.namespace}}],
+        "contexts": [
+            {
+                "name": service_account,
+                "context": {"cluster": "testenv", "user": service_account, "namespace": k8s.namespace},
+            }
+        ],
         "current-context": service_account,
     }
     path.write_text(yaml.safe_dump(document))
@@ -188,7 +199,9 @@ def custom_algorithm_job(fast_job: Path, tiny_dataset: Path) -> Path:
     from tests.conftest import edit_yaml, write
 
     job_dir = fast_job.parent
-    write(job_dir / "plugins" / "custom_majority.py", """
+    write(
+        job_dir / "plugins" / "custom_majority.py",
+        """
         from controller import register
         from controller.algorithms.majority import MajorityClassSegmenter
 
@@ -198,14 +211,17 @@ def custom_algorithm_job(fast_job: Path, tiny_dataset: Path) -> Path:
         @register(NAME, kind="basemodel")
         class CustomMajority(MajorityClassSegmenter):
             greeting = GREETING
-    """)
+    """,
+    )
     write(job_dir / "plugins" / "helper.py", 'GREETING = "hello from the image"\n')
     write(job_dir / "plugins" / "tools" / "__init__.py", "")
     write(job_dir / "plugins" / "tools" / "names.py", 'NAME = "CustomMajority"\n')
     write(job_dir / "plugins" / "weights" / "model.yaml", "not a package: stays out\n")
     write(job_dir / "plugins" / "notes.txt", "data, not source\n")
     (job_dir / "plugins" / "blob.bin").write_bytes(b"\0" * 1024)
-    write(job_dir / "algorithm-custom.yaml", """
+    write(
+        job_dir / "algorithm-custom.yaml",
+        """
         algorithm:
           paradigm_type: lifelonglearning
           lifelong_learning_data_setting:
@@ -220,9 +236,14 @@ def custom_algorithm_job(fast_job: Path, tiny_dataset: Path) -> Path:
                 - attribute: {values: [city]}
             - type: task_allocation
               name: TaskAllocationLatest
-    """)
-    edit_yaml(fast_job, lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
-        {"name": "custom-majority", "url": "./algorithm-custom.yaml"}))
+    """,
+    )
+    edit_yaml(
+        fast_job,
+        lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
+            {"name": "custom-majority", "url": "./algorithm-custom.yaml"}
+        ),
+    )
 
     def real_paths(doc: dict[str, Any]) -> None:
         dataset = doc["testenv"]["dataset"]

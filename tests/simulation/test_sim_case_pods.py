@@ -1,5 +1,6 @@
 """A case in its own Pod: the batch Job rendered for a SimulationJob with an image, and how Job/Pod state becomes
 an outcome (no cluster needed; tests/simulation/test_sim_case_pods_cluster.py runs the real thing)."""
+
 from __future__ import annotations
 
 import re
@@ -15,11 +16,15 @@ from controller.simulation.simulation_job import SimulationJob
 SPEC_HASH = "a" * 64
 
 
-def _simulation_job(name: str = "cityscapes-lifelong-0123456789ab", image: str = "ianvs-lab/controller:1") -> SimulationJob:
-    return SimulationJob.from_object({
-        "metadata": {"name": name, "namespace": "lab", "uid": "6f1c0de4-0000-4000-8000-000000000001"},
-        "spec": {"caseId": "0123456789ab", "specHash": SPEC_HASH, "image": image},
-    })
+def _simulation_job(
+    name: str = "cityscapes-lifelong-0123456789ab", image: str = "ianvs-lab/controller:1"
+) -> SimulationJob:
+    return SimulationJob.from_object(
+        {
+            "metadata": {"name": name, "namespace": "lab", "uid": "6f1c0de4-0000-4000-8000-000000000001"},
+            "spec": {"caseId": "0123456789ab", "specHash": SPEC_HASH, "image": image},
+        }
+    )
 
 
 def _pod_spec(job: dict[str, Any]) -> dict[str, Any]:
@@ -30,8 +35,16 @@ def test_the_case_job_runs_run_case_for_its_simulation_job_in_its_image() -> Non
     job = case_job(_simulation_job(), CasePodSettings(workspace="/srv/ws"))
     (container,) = _pod_spec(job)["containers"]
     assert container["image"] == "ianvs-lab/controller:1"
-    assert container["args"] == ["simulation", "run-case", "--namespace", "lab", "--job",
-                                 "cityscapes-lifelong-0123456789ab", "--workspace", "/srv/ws"]
+    assert container["args"] == [
+        "simulation",
+        "run-case",
+        "--namespace",
+        "lab",
+        "--job",
+        "cityscapes-lifelong-0123456789ab",
+        "--workspace",
+        "/srv/ws",
+    ]
     assert _pod_spec(job)["serviceAccountName"] == "ianvs-simulation-case-runner"
 
 
@@ -41,16 +54,26 @@ def test_the_case_job_never_retries_and_belongs_to_its_simulation_job() -> None:
     assert _pod_spec(job)["restartPolicy"] == "Never"
     (owner,) = job["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
-        "SimulationJob", "cityscapes-lifelong-0123456789ab", "6f1c0de4-0000-4000-8000-000000000001", True)
+        "SimulationJob",
+        "cityscapes-lifelong-0123456789ab",
+        "6f1c0de4-0000-4000-8000-000000000001",
+        True,
+    )
     assert "activeDeadlineSeconds" not in job["spec"]
 
 
 def test_case_pod_settings_reach_the_pod() -> None:
     settings = CasePodSettings(
-        workspace="/srv/ws", host_paths=("/plugins", "/data", "/data"), kubeconfig="/etc/case.kubeconfig",
-        host_network=True, node_selector={"ianvs-lab.io/role": "edge"},
+        workspace="/srv/ws",
+        host_paths=("/plugins", "/data", "/data"),
+        kubeconfig="/etc/case.kubeconfig",
+        host_network=True,
+        node_selector={"ianvs-lab.io/role": "edge"},
         tolerations=({"key": "edge", "operator": "Exists", "effect": "NoSchedule"},),
-        image_pull_policy="Never", deadline_s=600, resources={"limits": {"nvidia.com/gpu": 1}})
+        image_pull_policy="Never",
+        deadline_s=600,
+        resources={"limits": {"nvidia.com/gpu": 1}},
+    )
     job = case_job(_simulation_job(), settings)
     pod = _pod_spec(job)
     (container,) = pod["containers"]
@@ -58,7 +81,10 @@ def test_case_pod_settings_reach_the_pod() -> None:
     assert mounts == {"/srv/ws": False, "/etc/case.kubeconfig": True, "/data": True, "/plugins": True}
     assert container["args"][-2:] == ["--kubeconfig", "/etc/case.kubeconfig"]
     assert (pod["hostNetwork"], pod["nodeSelector"], pod["tolerations"]) == (
-        True, {"ianvs-lab.io/role": "edge"}, [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}])
+        True,
+        {"ianvs-lab.io/role": "edge"},
+        [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}],
+    )
     assert container["imagePullPolicy"] == "Never"
     assert job["spec"]["activeDeadlineSeconds"] == 600
     assert container["resources"] == {"limits": {"nvidia.com/gpu": 1}}
@@ -72,31 +98,40 @@ def test_case_job_names_are_dns_labels_and_differ_per_spec_hash(name: str) -> No
     assert first != second
 
 
-@pytest.mark.parametrize(("changes", "error"), [
-    ({"image_pull_policy": "Sometimes"}, "case image pull policy: expected one of Always, IfNotPresent, Never"),
-    ({"deadline_s": -1}, "case deadline: expected seconds >= 0, got -1"),
-    ({"resources": {"limit": {"cpu": 1}}}, 'case resources: expected {"requests": {...}, "limits": {...}}'),
-    ({"resources": {"limits": 1}}, 'case resources: expected {"requests": {...}, "limits": {...}}'),
-])
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"image_pull_policy": "Sometimes"}, "case image pull policy: expected one of Always, IfNotPresent, Never"),
+        ({"deadline_s": -1}, "case deadline: expected seconds >= 0, got -1"),
+        ({"resources": {"limit": {"cpu": 1}}}, 'case resources: expected {"requests": {...}, "limits": {...}}'),
+        ({"resources": {"limits": 1}}, 'case resources: expected {"requests": {...}, "limits": {...}}'),
+    ],
+)
 def test_bad_case_pod_settings_are_refused(changes: dict[str, Any], error: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(error)):
         CasePodSettings(workspace="/srv/ws", **changes)
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("{", "--case-tolerations: not JSON"),
-    ('{"key": "edge"}', "--case-tolerations: expected a JSON list of objects"),
-    ('["edge"]', "--case-tolerations: expected a JSON list of objects"),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("{", "--case-tolerations: not JSON"),
+        ('{"key": "edge"}', "--case-tolerations: expected a JSON list of objects"),
+        ('["edge"]', "--case-tolerations: expected a JSON list of objects"),
+    ],
+)
 def test_bad_tolerations_are_refused(text: str, error: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(error)):
         case_pods.parse_tolerations(text)
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("{", "--case-resources: not JSON"),
-    ("[]", "--case-resources: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("{", "--case-resources: not JSON"),
+        ("[]", "--case-resources: expected a JSON object"),
+    ],
+)
 def test_bad_resources_are_refused(text: str, error: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(error)):
         case_pods.parse_resources(text)
@@ -110,14 +145,18 @@ def test_node_selectors_need_key_and_value() -> None:
 
 # --------------------------------------------------------------------------------------------- outcome
 
+
 def _job_status(*conditions: tuple[str, str, str]) -> dict[str, Any]:
-    return {"status": {"conditions": [{"type": t, "status": "True", "reason": r, "message": m}
-                                      for t, r, m in conditions]}}
+    return {
+        "status": {"conditions": [{"type": t, "status": "True", "reason": r, "message": m} for t, r, m in conditions]}
+    }
 
 
 def _pod(state: dict[str, Any], created: str = "2026-11-28T00:00:00Z") -> dict[str, Any]:
-    return {"metadata": {"creationTimestamp": created},
-            "status": {"containerStatuses": [{"image": "ianvs-lab/missing:1", "state": state}]}}
+    return {
+        "metadata": {"creationTimestamp": created},
+        "status": {"containerStatuses": [{"image": "ianvs-lab/missing:1", "state": state}]},
+    }
 
 
 def test_a_job_without_conditions_is_still_running() -> None:
@@ -134,17 +173,30 @@ def test_a_pod_stuck_on_its_image_fails_the_case_with_the_reason(reason: str) ->
     pod = _pod({"waiting": {"reason": reason, "message": "image not present with pull policy of Never"}})
     outcome = case_outcome({"status": {"active": 1}}, [pod])
     assert (outcome.finished, outcome.succeeded) == (True, False)
-    assert outcome.message == (f"case Pod cannot start (ianvs-lab/missing:1): {reason}: "
-                               "image not present with pull policy of Never")
+    assert outcome.message == (
+        f"case Pod cannot start (ianvs-lab/missing:1): {reason}: image not present with pull policy of Never"
+    )
 
 
 def test_an_unschedulable_pod_keeps_the_case_running_and_says_why() -> None:
-    pod = {"status": {"phase": "Pending", "conditions": [{
-        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-        "message": "0/1 nodes are available: 1 Insufficient cpu."}]}}
+    pod = {
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient cpu.",
+                }
+            ],
+        }
+    }
     outcome = case_outcome({"status": {"active": 1}}, [pod])
     assert (outcome.finished, outcome.message) == (
-        False, "case Pod waits for a node: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.")
+        False,
+        "case Pod waits for a node: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.",
+    )
 
 
 def _failed_create(message: str, at: str) -> dict[str, Any]:
@@ -152,9 +204,11 @@ def _failed_create(message: str, at: str) -> dict[str, Any]:
 
 
 def test_a_pod_the_job_cannot_create_keeps_the_case_waiting_with_the_newest_reason() -> None:
-    events = [_failed_create("exceeded quota: pods=0", "2026-11-28T00:00:02Z"),
-              _failed_create("old reason", "2026-11-28T00:00:01Z"),
-              {"reason": "SuccessfulCreate", "message": "Created pod", "lastTimestamp": "2026-11-28T00:00:03Z"}]
+    events = [
+        _failed_create("exceeded quota: pods=0", "2026-11-28T00:00:02Z"),
+        _failed_create("old reason", "2026-11-28T00:00:01Z"),
+        {"reason": "SuccessfulCreate", "message": "Created pod", "lastTimestamp": "2026-11-28T00:00:03Z"},
+    ]
     outcome = case_outcome({"status": {}}, [], events)
     assert (outcome.finished, outcome.message) == (False, "case Pod cannot be created: exceeded quota: pods=0")
 
@@ -171,17 +225,23 @@ def test_a_pod_still_creating_is_not_stuck() -> None:
 
 def test_a_failed_job_names_the_last_termination_and_its_last_log_line() -> None:
     older = _pod({"terminated": {"reason": "Error", "exitCode": 1, "message": "old"}}, "2026-11-28T00:00:00Z")
-    newer = _pod({"terminated": {"reason": "OOMKilled", "exitCode": 137,
-                                 "message": "loading model\nerror: out of memory\n"}}, "2026-11-28T00:01:00Z")
-    outcome = case_outcome(_job_status(("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")),
-                           [older, newer])
-    assert outcome.message == ("case Pod failed: BackoffLimitExceeded: Job has reached the specified backoff limit; "
-                               "container OOMKilled with exit code 137: error: out of memory")
+    newer = _pod(
+        {"terminated": {"reason": "OOMKilled", "exitCode": 137, "message": "loading model\nerror: out of memory\n"}},
+        "2026-11-28T00:01:00Z",
+    )
+    outcome = case_outcome(
+        _job_status(("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")), [older, newer]
+    )
+    assert outcome.message == (
+        "case Pod failed: BackoffLimitExceeded: Job has reached the specified backoff limit; "
+        "container OOMKilled with exit code 137: error: out of memory"
+    )
 
 
 def test_a_job_past_its_deadline_fails_even_without_a_pod() -> None:
-    outcome = case_outcome(_job_status(("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")),
-                           [])
+    outcome = case_outcome(
+        _job_status(("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")), []
+    )
     assert outcome.message == "case Pod failed: DeadlineExceeded: Job was active longer than specified deadline"
 
 
@@ -190,15 +250,20 @@ def test_a_job_past_its_deadline_fails_even_without_a_pod() -> None:
 
 def _bounded_job(**bounds: object) -> SimulationJob:
     job = _simulation_job()
-    return SimulationJob.from_object({
-        "metadata": {"name": job.name, "namespace": "lab", "uid": job.uid},
-        "spec": {"caseId": job.case_id, "specHash": SPEC_HASH, "image": job.image, "case": {"bounds": bounds}},
-    })
+    return SimulationJob.from_object(
+        {
+            "metadata": {"name": job.name, "namespace": "lab", "uid": job.uid},
+            "spec": {"caseId": job.case_id, "specHash": SPEC_HASH, "image": job.image, "case": {"bounds": bounds}},
+        }
+    )
 
 
 def test_a_case_s_bounds_become_its_job_deadline_and_container_memory_limit() -> None:
-    settings = CasePodSettings(workspace="/srv/ws", deadline_s=3600,
-                               resources={"limits": {"nvidia.com/gpu": 1, "memory": "8Gi"}, "requests": {"cpu": "1"}})
+    settings = CasePodSettings(
+        workspace="/srv/ws",
+        deadline_s=3600,
+        resources={"limits": {"nvidia.com/gpu": 1, "memory": "8Gi"}, "requests": {"cpu": "1"}},
+    )
     job = case_job(_bounded_job(timeout_s=29.5, memory_mib=512), settings)
     assert job["spec"]["activeDeadlineSeconds"] == 30  # whole seconds, rounded up: never shorter than asked
     (container,) = _pod_spec(job)["containers"]
@@ -217,8 +282,9 @@ def test_without_bounds_the_controller_s_settings_stay() -> None:
 def test_a_job_stopped_at_its_case_timeout_says_so_as_the_local_runtime_does() -> None:
     job = _job_status(("Failed", "DeadlineExceeded", "Job was active longer than specified deadline"))
     outcome = case_outcome(job, [], bounds=_bounded_job(timeout_s=30).bounds)
-    assert outcome.message == ("exceeded --case-timeout 30 s; case Pod failed: DeadlineExceeded: "
-                               "Job was active longer than specified deadline")
+    assert outcome.message == (
+        "exceeded --case-timeout 30 s; case Pod failed: DeadlineExceeded: Job was active longer than specified deadline"
+    )
 
 
 def test_a_container_killed_at_its_case_memory_says_so_without_inventing_a_peak() -> None:
@@ -226,8 +292,8 @@ def test_a_container_killed_at_its_case_memory_says_so_without_inventing_a_peak(
     job = _job_status(("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"))
     outcome = case_outcome(job, [pod], bounds=_bounded_job(memory_mib=512).bounds)
     assert outcome.message.startswith(
-        "exceeded --case-memory 512 MiB (container OOMKilled, peak not measured); case Pod failed: "
-        "BackoffLimitExceeded")
+        "exceeded --case-memory 512 MiB (container OOMKilled, peak not measured); case Pod failed: BackoffLimitExceeded"
+    )
     assert outcome.message.endswith("container OOMKilled with exit code 137: training round 1")
     unbounded = case_outcome(job, [pod])
     assert unbounded.message.startswith("case Pod failed: BackoffLimitExceeded"), "an unbounded case named a bound"

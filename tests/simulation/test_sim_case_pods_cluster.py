@@ -1,6 +1,7 @@
 """Cases of SimulationJobs with an image run in their own Pods: the job controller's half (the case Job) and the
 case runner's half (`controller simulation run-case`) against the real control plane, each acting as its own
 service account. tests/simulation/test_sim_in_cluster.py runs the Pods on the test node."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,9 @@ def _case_jobs(k8s: K8s) -> list[Any]:
 
 def _submit_where_no_pod_may_be_created(k8s: K8s, spec: CaseSpec) -> None:
     """A quota of zero Pods: kube-controller-manager's Job controller is refused every case Pod."""
-    k8s.core.create_namespaced_resource_quota(k8s.namespace, {
-        "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
+    k8s.core.create_namespaced_resource_quota(
+        k8s.namespace, {"metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}}
+    )
     JobAdministrator(k8s.api, k8s.namespace).submit([spec], IMAGE)
 
 
@@ -56,7 +58,8 @@ def test_a_job_with_an_image_gets_one_case_job_owned_by_it(
     assert controller.pods_started == 1
     owner = _simulation_job(k8s, spec)
     assert [(o.kind, o.name, o.uid) for o in case_job.metadata.owner_references] == [
-        ("SimulationJob", owner["metadata"]["name"], owner["metadata"]["uid"])]
+        ("SimulationJob", owner["metadata"]["name"], owner["metadata"]["uid"])
+    ]
     assert case_job.spec.template.spec.containers[0].image == IMAGE
     assert owner["status"]["phase"] == "Running"
     # (followed by why its Pod waits, where a node is up but the Pod does not tolerate its taint)
@@ -93,10 +96,17 @@ def test_the_case_runner_account_may_do_nothing_else(
     JobAdministrator(k8s.api, k8s.namespace).submit(specs[:1], IMAGE)
     calls = {
         "set a job's status": lambda: client.CustomObjectsApi(case_runner_api).patch_namespaced_custom_object_status(
-            GROUP, VERSION, k8s.namespace, PLURAL, job_name(specs[0]), {"status": {"phase": "Succeeded"}}),
+            GROUP, VERSION, k8s.namespace, PLURAL, job_name(specs[0]), {"status": {"phase": "Succeeded"}}
+        ),
         "create a batch Job": lambda: client.BatchV1Api(case_runner_api).create_namespaced_job(
-            k8s.namespace, {"metadata": {"name": "x"}, "spec": {"template": {"spec": {
-                "restartPolicy": "Never", "containers": [{"name": "x", "image": IMAGE}]}}}}),
+            k8s.namespace,
+            {
+                "metadata": {"name": "x"},
+                "spec": {
+                    "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": IMAGE}]}}
+                },
+            },
+        ),
         "read another namespace": lambda: client.CoreV1Api(case_runner_api).list_namespaced_config_map("default"),
     }
     with pytest.raises(client.ApiException) as refused:
@@ -145,8 +155,11 @@ def test_a_failed_case_submitted_again_under_other_bounds_runs_again_under_them(
     admin = JobAdministrator(k8s.api, k8s.namespace)
     tight = dataclasses.replace(specs[0], bounds=CaseBounds(timeout_s=1))
     admin.submit([tight], IMAGE)
-    failed = status_patch(phase="Failed", observed_spec_hash=SimulationJob.of_case(tight, k8s.namespace).spec_hash,
-                          message="exceeded --case-timeout 1 s")
+    failed = status_patch(
+        phase="Failed",
+        observed_spec_hash=SimulationJob.of_case(tight, k8s.namespace).spec_hash,
+        message="exceeded --case-timeout 1 s",
+    )
     k8s.custom.patch_namespaced_custom_object_status(GROUP, VERSION, k8s.namespace, PLURAL, job_name(tight), failed)
     admin.submit([dataclasses.replace(tight, bounds=CaseBounds(timeout_s=600))], IMAGE)
     job = SimulationJob.from_object(_simulation_job(k8s, tight))
@@ -178,7 +191,8 @@ def test_a_missing_case_runner_account_fails_the_case_at_once_saying_how_to_fix_
     assert status["phase"] == "Failed"
     assert status["message"] == (
         f"service account {k8s.namespace}/{CASE_RUNNER_SERVICE_ACCOUNT} for case Pods does not exist; apply "
-        f"`controller simulation manifests --namespace {k8s.namespace}` (or the simulation_controller role) to create it")
+        f"`controller simulation manifests --namespace {k8s.namespace}` (or the simulation_controller role) to create it"
+    )
     assert not _case_jobs(k8s)
 
 
@@ -205,6 +219,8 @@ def test_the_watching_controller_notices_a_refused_pod_by_resyncing(
     _submit_where_no_pod_may_be_created(k8s, specs[0])
     controller = JobController(controller_api, k8s.namespace, tmp_path, resync_s=1.0)
     with watching(controller):
-        said = poll(lambda: "exceeded quota" in (_simulation_job(k8s, specs[0]).get("status") or {}).get("message", ""),
-                    timeout_s=60)
+        said = poll(
+            lambda: "exceeded quota" in (_simulation_job(k8s, specs[0]).get("status") or {}).get("message", ""),
+            timeout_s=60,
+        )
     assert said, _simulation_job(k8s, specs[0])

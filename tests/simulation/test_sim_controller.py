@@ -3,6 +3,7 @@
 The controller acts as its own service account with the Role from templates/simulation, so a permission the
 Role lacks fails these tests exactly as it would fail in a cluster.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -71,8 +72,9 @@ def test_a_lost_status_is_restored_from_the_stored_result_without_running(
     JobAdministrator(k8s.api, k8s.namespace).submit([spec])
     _controller(controller_api, k8s, tmp_path).run_once()
     # as if the controller died after writing the ConfigMap but before setting the status
-    k8s.custom.patch_namespaced_custom_object_status(GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec),
-                                                     {"status": {"phase": "Running", "observedSpecHash": ""}})
+    k8s.custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec), {"status": {"phase": "Running", "observedSpecHash": ""}}
+    )
     controller = _controller(controller_api, k8s, tmp_path)
     assert controller.run_once() == 0
     assert _job(k8s, spec)["status"]["phase"] == "Succeeded"
@@ -93,8 +95,14 @@ def test_submitting_over_a_job_with_another_spec_hash_replaces_it_and_resets_its
     stale = SimulationJob.of_case(spec, k8s.namespace).to_manifest()
     stale["spec"]["specHash"] = "0" * 64
     k8s.custom.create_namespaced_custom_object(GROUP, VERSION, k8s.namespace, PLURAL, stale)
-    k8s.custom.patch_namespaced_custom_object_status(GROUP, VERSION, k8s.namespace, PLURAL, job_name(spec),
-                                                     {"status": {"phase": "Succeeded", "observedSpecHash": "0" * 64}})
+    k8s.custom.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        k8s.namespace,
+        PLURAL,
+        job_name(spec),
+        {"status": {"phase": "Succeeded", "observedSpecHash": "0" * 64}},
+    )
     JobAdministrator(k8s.api, k8s.namespace).submit([spec])
     job = _job(k8s, spec)
     assert job["spec"]["specHash"] == SimulationJob.of_case(spec, k8s.namespace).to_manifest()["spec"]["specHash"]
@@ -139,7 +147,9 @@ def test_waiting_for_results_nobody_produces_times_out_naming_the_jobs(
 ) -> None:
     admin = JobAdministrator(k8s.api, k8s.namespace)
     admin.submit(specs[:1])
-    with pytest.raises(ClusterError, match=rf"1 of 1 simulation jobs .* gave no result within 2s: {job_name(specs[0])}"):
+    with pytest.raises(
+        ClusterError, match=rf"1 of 1 simulation jobs .* gave no result within 2s: {job_name(specs[0])}"
+    ):
         admin.collect(specs[:1], timeout_s=2)
 
 
@@ -151,8 +161,10 @@ def test_jobs_no_controller_picks_up_are_reported_long_before_the_timeout(
     with pytest.raises(ClusterError):
         admin.collect(specs[:1], timeout_s=3)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any(f"no job controller has picked up any of the 1 SimulationJobs in namespace {k8s.namespace}" in w
-               for w in warnings), warnings
+    assert any(
+        f"no job controller has picked up any of the 1 SimulationJobs in namespace {k8s.namespace}" in w
+        for w in warnings
+    ), warnings
 
 
 def test_the_controller_account_cannot_touch_other_namespaces(controller_api: Any) -> None:
@@ -172,8 +184,18 @@ def test_status_lists_the_jobs_with_their_phase(
     admin.submit(specs[:1])
     admin.submit(specs[1:], "ianvs-lab/controller:1")
     JobController(controller_api, k8s.namespace, tmp_path).reconcile(_job(k8s, specs[0]))
-    code = main(["simulation", "status", "--kubeconfig", str(k8s.env.kubeconfig), "-n", k8s.namespace,
-                 "--benchmarking-job", specs[0].benchmarking_job])
+    code = main(
+        [
+            "simulation",
+            "status",
+            "--kubeconfig",
+            str(k8s.env.kubeconfig),
+            "-n",
+            k8s.namespace,
+            "--benchmarking-job",
+            specs[0].benchmarking_job,
+        ]
+    )
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["NAME", "BENCHMARKING-JOB", "ALGORITHM", "PHASE", "IMAGE", "MESSAGE"]
@@ -208,14 +230,36 @@ def test_the_printed_manifests_apply_with_kubectl_to_a_namespace_that_does_not_e
     import sys
 
     namespace = f"ianvs-fresh-{secrets.token_hex(4)}"
-    printed = subprocess.run([sys.executable, "-m", "controller", "simulation", "manifests", "--namespace", namespace],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+    printed = subprocess.run(
+        [sys.executable, "-m", "controller", "simulation", "manifests", "--namespace", namespace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     try:
-        applied = subprocess.run([k8s.env.kubectl, "--kubeconfig", str(k8s.env.kubeconfig), "apply", "-f", "-"],
-                                 input=printed, capture_output=True, text=True, timeout=120)
+        applied = subprocess.run(
+            [k8s.env.kubectl, "--kubeconfig", str(k8s.env.kubeconfig), "apply", "-f", "-"],
+            input=printed,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert applied.returncode == 0, applied.stderr
         assert f"namespace/{namespace} created" in applied.stdout
         assert k8s.core.read_namespaced_service_account("ianvs-simulation-job-controller", namespace)
     finally:
-        subprocess.run([k8s.env.kubectl, "--kubeconfig", str(k8s.env.kubeconfig), "delete", "namespace", namespace,
-                        "--ignore-not-found", "--wait=false"], capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                k8s.env.kubectl,
+                "--kubeconfig",
+                str(k8s.env.kubeconfig),
+                "delete",
+                "namespace",
+                namespace,
+                "--ignore-not-found",
+                "--wait=false",
+            ],
+            capture_output=True,
+            timeout=60,
+        )

@@ -1,4 +1,5 @@
 """The controller image, built offline (wheelhouse + local base image), runs a benchmark with no network."""
+
 from __future__ import annotations
 
 import csv
@@ -34,10 +35,26 @@ def test_a_benchmark_run_inside_the_image_equals_the_local_run(
 ) -> None:
     shared = tmp_path_factory.getbasetemp()  # holds the job copy, the tiny dataset and both workspaces
     inside = tmp_path / "in-image"
-    docker("run", "--rm", "--network", "none", "-v", f"{shared}:{shared}", controller_image,
-           "run", str(fast_job), "--workspace", str(inside), timeout_s=600)
-    local = subprocess.run([*CONTROLLER, "run", str(fast_job), "--workspace", str(tmp_path / "local")],
-                           capture_output=True, text=True, timeout=600)
+    docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        f"{shared}:{shared}",
+        controller_image,
+        "run",
+        str(fast_job),
+        "--workspace",
+        str(inside),
+        timeout_s=600,
+    )
+    local = subprocess.run(
+        [*CONTROLLER, "run", str(fast_job), "--workspace", str(tmp_path / "local")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert local.returncode == 0, local.stderr
     image_rank, local_rank = _rank(inside), _rank(tmp_path / "local")
     assert sorted(image_rank) == sorted(local_rank)
@@ -46,7 +63,11 @@ def test_a_benchmark_run_inside_the_image_equals_the_local_run(
 
 
 def test_a_missing_base_image_is_named_before_any_build(docker_engine: DockerEngine) -> None:
-    proc = subprocess.run([*CONTROLLER, "simulation", "build-image", "--base", "ianvs-lab/no-such-base:1"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*CONTROLLER, "simulation", "build-image", "--base", "ianvs-lab/no-such-base:1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "error: base image ianvs-lab/no-such-base:1 is missing; build it with scripts/base-image" in proc.stderr

@@ -3,6 +3,7 @@
 Real processes against the real control plane: `controller simulation job-controller` and `run-case` as their own
 service accounts, stopped by real signals while a gated case (tests/conftest.py: ``gated_job``) is in its middle.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,9 @@ class Processes:
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         with self.log.open("a") as log:
-            process = subprocess.Popen([*CONTROLLER, "-v", *args], stdout=log, stderr=subprocess.STDOUT, text=True,
-                                       env=self.env)
+            process = subprocess.Popen(
+                [*CONTROLLER, "-v", *args], stdout=log, stderr=subprocess.STDOUT, text=True, env=self.env
+            )
         self.started.append(process)
         return process
 
@@ -82,13 +84,26 @@ def _store_with_metrics(k8s: K8s, spec: CaseSpec, result: CaseResult, metrics: d
 
 
 def _job_controller(processes: Processes, kubeconfig: Path, k8s: K8s, workspace: Path) -> subprocess.Popen[str]:
-    return processes.start("simulation", "job-controller", "--kubeconfig", str(kubeconfig),
-                           "--namespace", k8s.namespace, "--workspace", str(workspace))
+    return processes.start(
+        "simulation",
+        "job-controller",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--namespace",
+        k8s.namespace,
+        "--workspace",
+        str(workspace),
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_a_job_controller_stopped_mid_case_leaves_it_to_the_next_one_which_succeeds_with_the_local_metrics(
-    k8s: K8s, controller_kubeconfig: Path, gated_spec: CaseSpec, gate: Path, processes: Processes, tmp_path: Path,
+    k8s: K8s,
+    controller_kubeconfig: Path,
+    gated_spec: CaseSpec,
+    gate: Path,
+    processes: Processes,
+    tmp_path: Path,
     sig: signal.Signals,
 ) -> None:
     admin = JobAdministrator(k8s.api, k8s.namespace)
@@ -140,21 +155,36 @@ def test_an_administrator_never_harvests_a_result_claiming_ok_without_metrics(
 
     result = admin.collect([spec], timeout_s=10)[spec.case_id]
     assert result.status == "failed"
-    assert result.error == (f"ConfigMap {body['metadata']['name']}: claims status ok but lacks mIoU, which the "
-                            "testenv asks for")
+    assert result.error == (
+        f"ConfigMap {body['metadata']['name']}: claims status ok but lacks mIoU, which the testenv asks for"
+    )
 
 
 def test_a_case_runner_stopped_by_sigterm_fails_its_job_with_the_reason_and_a_resubmit_runs_it_again(
-    k8s: K8s, controller_api: Any, case_runner_kubeconfig: Path, gated_spec: CaseSpec, gate: Path,
-    processes: Processes, tmp_path: Path,
+    k8s: K8s,
+    controller_api: Any,
+    case_runner_kubeconfig: Path,
+    gated_spec: CaseSpec,
+    gate: Path,
+    processes: Processes,
+    tmp_path: Path,
 ) -> None:
     # What a case Pod does when its Pod is deleted (the kubelet's SIGTERM), run here as a plain process.
     admin = JobAdministrator(k8s.api, k8s.namespace)
     admin.submit([gated_spec], image="ianvs-lab/controller:test")
     (gate / "hold").touch()
-    runner = processes.start("simulation", "run-case", "--kubeconfig", str(case_runner_kubeconfig),
-                             "--namespace", k8s.namespace, "--job", job_name(gated_spec),
-                             "--workspace", str(tmp_path / "pod-ws"))
+    runner = processes.start(
+        "simulation",
+        "run-case",
+        "--kubeconfig",
+        str(case_runner_kubeconfig),
+        "--namespace",
+        k8s.namespace,
+        "--job",
+        job_name(gated_spec),
+        "--workspace",
+        str(tmp_path / "pod-ws"),
+    )
     started(gate, 1)
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(timeout=30) == 130, processes.log.read_text()

@@ -1,4 +1,5 @@
 """SimulationJob manifests and result ConfigMaps, rendered from templates/simulation (no cluster needed)."""
+
 from __future__ import annotations
 
 import re
@@ -48,13 +49,16 @@ def test_every_case_of_a_job_gets_its_own_name(specs: list[CaseSpec]) -> None:
     assert len(names) == len(specs)
 
 
-@pytest.mark.parametrize("text", [
-    "cityscapes-lifelong-abc123",
-    "Cityscapes_Lifelong.Job",
-    "a" * 100,
-    "--weird--",
-    "ünïcode job",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cityscapes-lifelong-abc123",
+        "Cityscapes_Lifelong.Job",
+        "a" * 100,
+        "--weird--",
+        "ünïcode job",
+    ],
+)
 def test_names_are_dns_labels(text: str) -> None:
     label = manifests.dns_label(text)
     assert DNS_LABEL.match(label) and len(label) <= 63
@@ -91,8 +95,9 @@ def test_rbac_lets_a_case_pod_read_its_job_and_write_its_result_only() -> None:
         (("simulation.ianvs-lab.io",), ("simulationjobs",)): {"get"},
         (("",), ("configmaps",)): {"get", "create", "update"},
     }
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": manifests.CASE_RUNNER_SERVICE_ACCOUNT,
-                                    "namespace": "lab"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": manifests.CASE_RUNNER_SERVICE_ACCOUNT, "namespace": "lab"}
+    ]
 
 
 def test_deployment_mounts_workspace_and_host_paths_at_the_same_paths() -> None:
@@ -111,24 +116,42 @@ def test_deployment_hands_its_folders_network_and_placement_on_to_case_pods() ->
 
     tolerations = [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}]
     deployment = manifests.job_controller_deployment(
-        "lab", "img:1", "/srv/ws", ["/data", "/my plugins"], image_pull_policy="Never", host_network=True,
-        node_selector={"ianvs-lab.io/role": "cloud"}, tolerations=tolerations, case_kubeconfig="/etc/case.kubeconfig",
-        case_resources={"limits": {"nvidia.com/gpu": 1}})
+        "lab",
+        "img:1",
+        "/srv/ws",
+        ["/data", "/my plugins"],
+        image_pull_policy="Never",
+        host_network=True,
+        node_selector={"ianvs-lab.io/role": "cloud"},
+        tolerations=tolerations,
+        case_kubeconfig="/etc/case.kubeconfig",
+        case_resources={"limits": {"nvidia.com/gpu": 1}},
+    )
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     args = build_parser().parse_args(container["args"])  # what the controller in the Pod will parse
     settings = _case_pod_settings(args, Path("/srv/ws"))
     assert settings.host_paths == ("/data", "/my plugins")
     assert (settings.host_network, settings.image_pull_policy, settings.kubeconfig) == (
-        True, "Never", "/etc/case.kubeconfig")
+        True,
+        "Never",
+        "/etc/case.kubeconfig",
+    )
     assert settings.node_selector == {"ianvs-lab.io/role": "cloud"}
     assert list(settings.tolerations) == tolerations
     assert settings.resources == {"limits": {"nvidia.com/gpu": 1}}
 
 
 def _result(**changes: Any) -> CaseResult:
-    fields: dict[str, Any] = dict(case_id="0123456789ab", benchmarking_job="cityscapes-lifelong", algorithm="majority-class",
-                                  paradigm="lifelonglearning", modules={"basemodel": "Majority"},
-                                  hyperparameters={}, status="ok", metrics={"mIoU": 0.25, "BWT": None})
+    fields: dict[str, Any] = dict(
+        case_id="0123456789ab",
+        benchmarking_job="cityscapes-lifelong",
+        algorithm="majority-class",
+        paradigm="lifelonglearning",
+        modules={"basemodel": "Majority"},
+        hyperparameters={},
+        status="ok",
+        metrics={"mIoU": 0.25, "BWT": None},
+    )
     return CaseResult(**{**fields, **changes})
 
 
@@ -149,4 +172,3 @@ def test_a_result_too_large_for_a_configmap_is_a_clear_error() -> None:
 def test_an_unreadable_result_configmap_names_itself() -> None:
     with pytest.raises(ClusterError, match="ConfigMap broken: not a readable case result"):
         result_from_configmap({"metadata": {"name": "broken"}, "data": {"result.json": "{"}})
-

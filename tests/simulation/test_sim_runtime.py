@@ -1,5 +1,6 @@
 """`controller run --runtime simulation` end to end: the job controller runs as its own process and service
 account, the job's cases travel as SimulationJobs, and the leaderboard equals the one of a local run."""
+
 from __future__ import annotations
 
 import csv
@@ -22,9 +23,21 @@ METRIC_COLUMNS = ("mIoU", "ACC", "BWT", "FWT")
 def job_controller(controller_kubeconfig: Path, k8s: K8s, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     log = (tmp_path / "job-controller.log").open("w")
     proc = subprocess.Popen(
-        [*CONTROLLER, "-v", "simulation", "job-controller", "--kubeconfig", str(controller_kubeconfig),
-         "--namespace", k8s.namespace, "--workspace", str(tmp_path / "cluster-workspace")],
-        stdout=log, stderr=subprocess.STDOUT, text=True,
+        [
+            *CONTROLLER,
+            "-v",
+            "simulation",
+            "job-controller",
+            "--kubeconfig",
+            str(controller_kubeconfig),
+            "--namespace",
+            k8s.namespace,
+            "--workspace",
+            str(tmp_path / "cluster-workspace"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         yield proc
@@ -44,14 +57,33 @@ def test_simulated_run_gives_the_leaderboard_of_a_local_run(
     fast_job: Path, k8s: K8s, job_controller: subprocess.Popen[str], tmp_path: Path
 ) -> None:
     simulated = subprocess.run(
-        [*CONTROLLER, "run", str(fast_job), "--workspace", str(tmp_path / "simulated"), "--runtime", "simulation",
-         "--kubeconfig", str(k8s.env.kubeconfig), "--namespace", k8s.namespace, "--timeout", "300"],
-        capture_output=True, text=True, timeout=400,
+        [
+            *CONTROLLER,
+            "run",
+            str(fast_job),
+            "--workspace",
+            str(tmp_path / "simulated"),
+            "--runtime",
+            "simulation",
+            "--kubeconfig",
+            str(k8s.env.kubeconfig),
+            "--namespace",
+            k8s.namespace,
+            "--timeout",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     controller_log = (tmp_path / "job-controller.log").read_text()
     assert simulated.returncode == 0, simulated.stderr + "\n--- job controller ---\n" + controller_log
-    local = subprocess.run([*CONTROLLER, "run", str(fast_job), "--workspace", str(tmp_path / "local")],
-                           capture_output=True, text=True, timeout=400)
+    local = subprocess.run(
+        [*CONTROLLER, "run", str(fast_job), "--workspace", str(tmp_path / "local")],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert local.returncode == 0, local.stderr
 
     simulated_rank, local_rank = _rank(tmp_path / "simulated"), _rank(tmp_path / "local")

@@ -1,4 +1,5 @@
 """The typed SimulationJob: what it carries, and how a receiver checks it without the submitter's files."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,7 +66,8 @@ def test_a_case_edited_by_hand_does_not_match_its_hash(gated: CaseSpec) -> None:
 
 def test_a_status_patch_sets_only_the_fields_given() -> None:
     assert status_patch(phase="Pending", observed_spec_hash="") == {
-        "status": {"phase": "Pending", "observedSpecHash": ""}}
+        "status": {"phase": "Pending", "observedSpecHash": ""}
+    }
 
 
 def test_a_status_is_finished_only_for_the_spec_hash_it_observed() -> None:

@@ -1,4 +1,5 @@
 """The list-then-watch loop every simulation watcher uses, against the real API server's watch semantics."""
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,13 @@ def test_an_expired_resource_version_leads_to_a_new_list_not_an_error(
     seen: list[tuple[str, str]] = []
     with caplog.at_level(logging.INFO, logger="controller.simulation.kube"):
         for event in list_then_watch(
-            _list_with_a_stale_first_version(k8s, calls), stop=lambda: len(seen) >= 2, server_timeout_s=5,
-            group=GROUP, version=VERSION, namespace=k8s.namespace, plural=PLURAL,
+            _list_with_a_stale_first_version(k8s, calls),
+            stop=lambda: len(seen) >= 2,
+            server_timeout_s=5,
+            group=GROUP,
+            version=VERSION,
+            namespace=k8s.namespace,
+            plural=PLURAL,
         ):
             seen.append((event.type, event.object["metadata"]["name"]))
     # the first list's object, then (after 410) the same object replayed by the second list
@@ -63,8 +69,13 @@ def test_changes_after_the_list_arrive_as_watch_events(k8s: K8s, simulation_crd:
     timer.start()
     try:
         for event in list_then_watch(
-            k8s.custom.list_namespaced_custom_object, stop=stop.is_set, server_timeout_s=5,
-            group=GROUP, version=VERSION, namespace=k8s.namespace, plural=PLURAL,
+            k8s.custom.list_namespaced_custom_object,
+            stop=stop.is_set,
+            server_timeout_s=5,
+            group=GROUP,
+            version=VERSION,
+            namespace=k8s.namespace,
+            plural=PLURAL,
         ):
             seen.append((event.type, event.object["metadata"]["name"]))
             if len(seen) == 2:

@@ -12,6 +12,7 @@ Modules (torch is imported only by the ones that need it, never at package impor
 
 See docs/rfnet.md for the design, the deviations from the released code and measured numbers.
 """
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@ Protocol with the lifelong paradigm: ``uses_confidence = True`` tells it to pred
 allocated models' ``predict_confidence`` first and pass the scores as ``confidences=``; the samples
 flagged here are then re-predicted by the cloud (latest) model. No numpy needed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,13 +30,23 @@ class UnseenTaskByConfidence:
         self.threshold = float(threshold)
         self.unallocated_is_unseen = bool(unallocated_is_unseen)
 
-    def recognize(self, samples: Sequence[Sample], allocations: Sequence[str | None], known_tasks: Sequence[str], *,
-                  confidences: Sequence[float] | None = None) -> list[bool]:
+    def recognize(
+        self,
+        samples: Sequence[Sample],
+        allocations: Sequence[str | None],
+        known_tasks: Sequence[str],
+        *,
+        confidences: Sequence[float] | None = None,
+    ) -> list[bool]:
         if confidences is None:
-            raise ValueError("UnseenTaskByConfidence needs per-sample confidences: the basemodel must implement "
-                             "predict_confidence(data, *, context) -> (class maps, confidences)")
+            raise ValueError(
+                "UnseenTaskByConfidence needs per-sample confidences: the basemodel must implement "
+                "predict_confidence(data, *, context) -> (class maps, confidences)"
+            )
         if not len(samples) == len(allocations) == len(confidences):
-            raise ValueError(f"got {len(samples)} samples, {len(allocations)} allocations and {len(confidences)} confidences")
+            raise ValueError(
+                f"got {len(samples)} samples, {len(allocations)} allocations and {len(confidences)} confidences"
+            )
         known = set(known_tasks)
         flags = []
         for allocation, score in zip(allocations, confidences):

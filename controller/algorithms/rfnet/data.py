@@ -18,6 +18,7 @@ Training augmentation, in this order (RFNet's RandomHorizontalFlip + RandomScale
   4. a uniformly placed crop_size x crop_size crop.
 Every random draw comes from the generator passed in, so a (seed, position) pair fixes the result.
 """
+
 from __future__ import annotations
 
 import math
@@ -121,13 +122,16 @@ def read_arrays(sample: Sample, *, use_depth: bool, with_label: bool) -> Arrays:
         if disparity.shape != rgb.shape[:2]:
             raise DatasetError(
                 f"disparity {sample.depth} is {disparity.shape[1]}x{disparity.shape[0]} but rgb is "
-                f"{rgb.shape[1]}x{rgb.shape[0]}", file=sample.index_file, line=sample.line,
+                f"{rgb.shape[1]}x{rgb.shape[0]}",
+                file=sample.index_file,
+                line=sample.line,
             )
     label = read_label(sample.label) if with_label else None
     if label is not None and label.shape != rgb.shape[:2]:
         raise DatasetError(
             f"label {sample.label} is {label.shape[1]}x{label.shape[0]} but rgb is {rgb.shape[1]}x{rgb.shape[0]}",
-            file=sample.index_file, line=sample.line,
+            file=sample.index_file,
+            line=sample.line,
         )
     return Arrays(rgb, disparity, valid, label)
 

@@ -23,6 +23,7 @@ and ``UnseenTaskByAllocation`` treats it as unseen) when the best posterior is b
 The lifelong paradigm calls ``learn(task, samples, context=...)`` after each round; the state is
 written to ``<case>/task_allocation/domain_classifier.json`` for inspection.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,14 @@ def image_features(sample: Sample, grid_rows: int, grid_cols: int, bins: int, us
 
 @register("TaskAllocationByDomainClassifier", kind="task_allocation")
 class TaskAllocationByDomainClassifier:
-    def __init__(self, grid_rows: int = 4, grid_cols: int = 8, histogram_bins: int = 8,
-                 use_depth: bool = False, min_posterior: float = 0.0) -> None:
+    def __init__(
+        self,
+        grid_rows: int = 4,
+        grid_cols: int = 8,
+        histogram_bins: int = 8,
+        use_depth: bool = False,
+        min_posterior: float = 0.0,
+    ) -> None:
         for name, value in (("grid_rows", grid_rows), ("grid_cols", grid_cols), ("histogram_bins", histogram_bins)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -73,8 +80,9 @@ class TaskAllocationByDomainClassifier:
         self._sum_sq: dict[str, np.ndarray] = {}
 
     def features(self, samples: Sequence[Sample]) -> np.ndarray:
-        return np.stack([image_features(s, self.grid_rows, self.grid_cols, self.histogram_bins, self.use_depth)
-                         for s in samples])
+        return np.stack(
+            [image_features(s, self.grid_rows, self.grid_cols, self.histogram_bins, self.use_depth) for s in samples]
+        )
 
     # ------------------------------------------------------------ learning
 
@@ -126,10 +134,15 @@ class TaskAllocationByDomainClassifier:
 
     def _write_state(self, context: Context) -> None:
         state = {
-            "features": {"grid": [self.grid_rows, self.grid_cols], "histogram_bins": self.histogram_bins,
-                         "use_depth": self.use_depth},
-            "tasks": {t: {"samples": self._count[t], "mean": (self._sum[t] / self._count[t]).round(6).tolist()}
-                      for t in self.tasks},
+            "features": {
+                "grid": [self.grid_rows, self.grid_cols],
+                "histogram_bins": self.histogram_bins,
+                "use_depth": self.use_depth,
+            },
+            "tasks": {
+                t: {"samples": self._count[t], "mean": (self._sum[t] / self._count[t]).round(6).tolist()}
+                for t in self.tasks
+            },
             "variance": self._variance().round(8).tolist(),
         }
         path = context.path("task_allocation", "domain_classifier.json")

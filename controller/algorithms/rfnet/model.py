@@ -24,6 +24,7 @@ Parameters for 19 classes: 23,684,988 (RGB-D); an RGB-only model (``with_depth=F
 depth branch and no attention modules: 11,816,508 (the SwiftNet-RN18 size). ``forward(rgb, None)``
 on an RGB-D model runs the same RGB-only path (no attention), as the released code does.
 """
+
 from __future__ import annotations
 
 import torch
@@ -111,7 +112,9 @@ class BNReluConv(nn.Sequential):
 
     def __init__(self, c_in: int, c_out: int, kernel: int = 3) -> None:
         super().__init__(
-            nn.BatchNorm2d(c_in), nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False)
+            nn.BatchNorm2d(c_in),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
         )
 
 

@@ -11,6 +11,7 @@ too, with its stem filter the mean over the three RGB input channels:
 ``W_d[o, 0, :, :] = (1/3) * sum_c W[o, c, :, :]`` (the released RFNet code leaves the depth branch
 random; its unused helper does this).
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,7 +49,9 @@ def resolve(url: str, cache_dir: Path) -> Path:
             raise FileNotFoundError(f"pretrained_url: weights file not found: {path}")
         return path
     if parsed.scheme not in ("http", "https"):
-        raise ValueError(f"pretrained_url: unsupported scheme {parsed.scheme!r} in {url!r}; use a path, file://, http:// or https://")
+        raise ValueError(
+            f"pretrained_url: unsupported scheme {parsed.scheme!r} in {url!r}; use a path, file://, http:// or https://"
+        )
     name = Path(parsed.path).name or "weights.pth"
     target = cache_dir / name
     if target.is_file():
@@ -98,4 +101,6 @@ def _check(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], pa
         )
     for key, tensor in expected.items():
         if tuple(given[key].shape) != tuple(tensor.shape):
-            raise ValueError(f"{path}: {key} has shape {tuple(given[key].shape)}, ResNet-18 needs {tuple(tensor.shape)}")
+            raise ValueError(
+                f"{path}: {key} has shape {tuple(given[key].shape)}, ResNet-18 needs {tuple(tensor.shape)}"
+            )

@@ -10,6 +10,7 @@ with a fresh optimiser and cosine schedule over ``iterations`` steps (one round 
 The disparity statistics are computed by the first ``train`` call and kept, like the weights they
 belong to, in every saved snapshot.
 """
+
 from __future__ import annotations
 
 import logging
@@ -87,16 +88,28 @@ class RFNetSegmenter:
         _positive("iterations", iterations, allow_none=True)
         _positive("epochs", epochs, allow_none=True)
         value: float  # int or float: the loops below check both
-        for name, value in (("batch_size", batch_size), ("crop_size", crop_size), ("base_size", base_size),
-                            ("eval_batch_size", eval_batch_size), ("depth_stats_images", depth_stats_images)):
+        for name, value in (
+            ("batch_size", batch_size),
+            ("crop_size", crop_size),
+            ("base_size", base_size),
+            ("eval_batch_size", eval_batch_size),
+            ("depth_stats_images", depth_stats_images),
+        ):
             _positive(name, value)
-        for name, value in (("learning_rate", learning_rate), ("decoder_lr_factor", decoder_lr_factor),
-                            ("inference_scale", inference_scale)):
+        for name, value in (
+            ("learning_rate", learning_rate),
+            ("decoder_lr_factor", decoder_lr_factor),
+            ("inference_scale", inference_scale),
+        ):
             _positive(name, value)
         if not 0 < scale_min <= scale_max:
             raise ValueError(f"need 0 < scale_min <= scale_max, got {scale_min} and {scale_max}")
-        for name, value in (("weight_decay", weight_decay), ("workers", workers),
-                            ("checkpoint_every", checkpoint_every), ("log_every", log_every)):
+        for name, value in (
+            ("weight_decay", weight_decay),
+            ("workers", workers),
+            ("checkpoint_every", checkpoint_every),
+            ("log_every", log_every),
+        ):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         if amp not in ("auto", "off", "bf16", "fp16"):
@@ -144,10 +157,14 @@ class RFNetSegmenter:
     def _ensure_network(self, context: Context) -> RFNet:
         if self.net is not None:
             if self.num_classes != context.num_classes:
-                raise ValueError(f"the model has {self.num_classes} classes but the test environment has {context.num_classes}")
+                raise ValueError(
+                    f"the model has {self.num_classes} classes but the test environment has {context.num_classes}"
+                )
             return self.net
         if not 1 <= context.num_classes <= 255:
-            raise ValueError(f"RFNetSegmenter predicts uint8 class maps: num_classes must be 1..255, got {context.num_classes}")
+            raise ValueError(
+                f"RFNetSegmenter predicts uint8 class maps: num_classes must be 1..255, got {context.num_classes}"
+            )
         import torch
 
         from controller.algorithms.rfnet.model import RFNet
@@ -164,8 +181,11 @@ class RFNetSegmenter:
             # a warning once per process (a lifelong case builds several models), then info
             level = logging.INFO if _NOTICES else logging.WARNING
             _NOTICES.add("random-init")
-            log.log(level, "RFNet: no pretrained_url given; the ResNet-18 trunks start from random weights "
-                    "(expect much lower accuracy than with ImageNet initialisation)")
+            log.log(
+                level,
+                "RFNet: no pretrained_url given; the ResNet-18 trunks start from random weights "
+                "(expect much lower accuracy than with ImageNet initialisation)",
+            )
         self.net, self.num_classes = net, context.num_classes
         return net
 
@@ -178,8 +198,9 @@ class RFNetSegmenter:
 
     # ------------------------------------------------------------ training
 
-    def train(self, train_data: Sequence[Sample], valid_data: Sequence[Sample] | None = None, *,
-              context: Context, **_: object) -> dict[str, Any]:
+    def train(
+        self, train_data: Sequence[Sample], valid_data: Sequence[Sample] | None = None, *, context: Context, **_: object
+    ) -> dict[str, Any]:
         from controller.algorithms.rfnet import data, training
 
         if not train_data:
@@ -188,15 +209,24 @@ class RFNetSegmenter:
         runtime = self._runtime_for(context)
         if self.use_depth and self.depth_stats is None:
             self.depth_stats = data.depth_statistics(train_data, self.depth_stats_images)
-            log.info("disparity statistics from %d valid pixels: mean %.4f, std %.4f", self.depth_stats.pixels,
-                     self.depth_stats.mean, self.depth_stats.std)
+            log.info(
+                "disparity statistics from %d valid pixels: mean %.4f, std %.4f",
+                self.depth_stats.pixels,
+                self.depth_stats.mean,
+                self.depth_stats.std,
+            )
         elif self.use_depth:
             data.require_depth(train_data)
         config = training.TrainConfig(
-            iterations=self._iterations_for(len(train_data)), batch_size=self.batch_size,
-            learning_rate=self.learning_rate, decoder_lr_factor=self.decoder_lr_factor, weight_decay=self.weight_decay,
+            iterations=self._iterations_for(len(train_data)),
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            decoder_lr_factor=self.decoder_lr_factor,
+            weight_decay=self.weight_decay,
             augmentation=data.Augmentation(self.crop_size, self.base_size, self.scale_min, self.scale_max),
-            use_class_weights=self.class_weights, workers=self.workers, log_every=self.log_every,
+            use_class_weights=self.class_weights,
+            workers=self.workers,
+            log_every=self.log_every,
             checkpoint_every=self.checkpoint_every,
         )
         round_ = context.round or 0
@@ -205,18 +235,47 @@ class RFNetSegmenter:
         def checkpoint(extra: dict[str, Any]) -> Path:
             return training.atomic_save({**self._payload(), **extra}, checkpoint_path)
 
-        log.info("RFNet training on %s: %d samples, %d iterations of %d crops %dx%d (round %d)", runtime.describe(),
-                 len(train_data), config.iterations, self.batch_size, self.crop_size, self.crop_size, round_)
-        summary = training.train(net, train_data, self.depth_stats if self.use_depth else None, config, runtime,
-                                 seed=context.seed, round_=round_, num_classes=context.num_classes,
-                                 ignore_index=context.ignore_index, checkpoint=checkpoint)
+        log.info(
+            "RFNet training on %s: %d samples, %d iterations of %d crops %dx%d (round %d)",
+            runtime.describe(),
+            len(train_data),
+            config.iterations,
+            self.batch_size,
+            self.crop_size,
+            self.crop_size,
+            round_,
+        )
+        summary = training.train(
+            net,
+            train_data,
+            self.depth_stats if self.use_depth else None,
+            config,
+            runtime,
+            seed=context.seed,
+            round_=round_,
+            num_classes=context.num_classes,
+            ignore_index=context.ignore_index,
+            checkpoint=checkpoint,
+        )
         self.trained_iterations += summary.iterations
-        record = {"round": round_, "task": context.task, "samples": len(train_data), "iterations": summary.iterations,
-                  "seconds": round(summary.seconds, 3), "images_per_second": round(summary.images_per_second, 3),
-                  "final_loss": summary.final_loss}
+        record = {
+            "round": round_,
+            "task": context.task,
+            "samples": len(train_data),
+            "iterations": summary.iterations,
+            "seconds": round(summary.seconds, 3),
+            "images_per_second": round(summary.images_per_second, 3),
+            "final_loss": summary.final_loss,
+        }
         self.history.append(record)
-        log.info("RFNet round %d done: %d iterations in %.1f s (%.2f images/s), final loss %.4f", round_,
-                 summary.iterations, summary.seconds, summary.images_per_second, summary.final_loss)
+        log.info(
+            "RFNet round %d done: %d iterations in %.1f s (%.2f images/s), final loss %.4f",
+            round_,
+            summary.iterations,
+            summary.seconds,
+            summary.images_per_second,
+            summary.final_loss,
+        )
         return record
 
     # ------------------------------------------------------------ inference
@@ -225,8 +284,9 @@ class RFNetSegmenter:
         """One H x W uint8 class map per sample, at the sample's own resolution."""
         return self._infer(data, context, confidence=False)[0]
 
-    def predict_confidence(self, data: Sequence[Sample], *, context: Context,
-                           **_: object) -> tuple[list[np.ndarray], list[float]]:
+    def predict_confidence(
+        self, data: Sequence[Sample], *, context: Context, **_: object
+    ) -> tuple[list[np.ndarray], list[float]]:
         """The class maps of :meth:`predict` and, per sample, the mean over pixels of max_c p(c | pixel).
 
         p = softmax of the logits at the label resolution; 1/C <= confidence <= 1. The lifelong
@@ -236,14 +296,17 @@ class RFNetSegmenter:
         return maps, confidences
 
     @overload
-    def _infer(self, samples: Sequence[Sample], context: Context, *,
-               confidence: Literal[True]) -> tuple[list[np.ndarray], list[float]]: ...
+    def _infer(
+        self, samples: Sequence[Sample], context: Context, *, confidence: Literal[True]
+    ) -> tuple[list[np.ndarray], list[float]]: ...
     @overload
-    def _infer(self, samples: Sequence[Sample], context: Context, *,
-               confidence: Literal[False]) -> tuple[list[np.ndarray], None]: ...
+    def _infer(
+        self, samples: Sequence[Sample], context: Context, *, confidence: Literal[False]
+    ) -> tuple[list[np.ndarray], None]: ...
 
-    def _infer(self, samples: Sequence[Sample], context: Context, *,
-               confidence: bool) -> tuple[list[np.ndarray], list[float] | None]:
+    def _infer(
+        self, samples: Sequence[Sample], context: Context, *, confidence: bool
+    ) -> tuple[list[np.ndarray], list[float] | None]:
         import torch
 
         from controller.algorithms.rfnet import data as rfdata
@@ -272,8 +335,15 @@ class RFNetSegmenter:
         # every position is in exactly one chunk, so every map is set: the filter narrows the type and drops nothing
         return [m for m in maps if m is not None], (scores if confidence else None)
 
-    def _forward(self, net: RFNet, chunk: list[Any], size: tuple[int, int], stats: DepthStats | None,
-                 runtime: Runtime, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def _forward(
+        self,
+        net: RFNet,
+        chunk: list[Any],
+        size: tuple[int, int],
+        stats: DepthStats | None,
+        runtime: Runtime,
+        confidence: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         import torch
         import torch.nn.functional as F
 
@@ -360,10 +430,14 @@ class RFNetSegmenter:
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"{path}: not an RFNetSegmenter model file (expected format {FORMAT!r})")
         if payload.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: model file version {payload.get('version')} is not the supported {FORMAT_VERSION}")
+            raise ValueError(
+                f"{path}: model file version {payload.get('version')} is not the supported {FORMAT_VERSION}"
+            )
         if bool(payload["use_depth"]) != self.use_depth:
-            raise ValueError(f"{path}: the model was trained with use_depth={payload['use_depth']} "
-                             f"but this RFNetSegmenter has use_depth={self.use_depth}")
+            raise ValueError(
+                f"{path}: the model was trained with use_depth={payload['use_depth']} "
+                f"but this RFNetSegmenter has use_depth={self.use_depth}"
+            )
         net = RFNet(int(payload["num_classes"]), with_depth=self.use_depth)
         net.load_state_dict(payload["state_dict"], strict=True)
         net.eval()

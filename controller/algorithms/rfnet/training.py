@@ -15,6 +15,7 @@ the sample stream), independent of data-loader workers, so a run is repeatable; 
 bit-identical. On CUDA cuDNN is put in deterministic mode (bilinear upsampling's backward still
 uses atomics, so GPU runs agree to rounding).
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,7 +51,9 @@ class Runtime:
     channels_last: bool
 
     def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        )
 
     def describe(self) -> str:
         precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
@@ -106,14 +109,20 @@ def class_weights(samples: Sequence[Sample], num_classes: int, ignore_index: int
     return (1.0 / np.log(1.02 + frequency)).astype(np.float32)
 
 
-def make_optimizer(model: RFNet, learning_rate: float, decoder_lr_factor: float, weight_decay: float) -> torch.optim.Adam:
+def make_optimizer(
+    model: RFNet, learning_rate: float, decoder_lr_factor: float, weight_decay: float
+) -> torch.optim.Adam:
     encoder = [p for m in model.encoder_modules() for p in m.parameters()]
     decoder = [p for m in model.decoder_modules() for p in m.parameters()]
     return torch.optim.Adam(
         [
             {"params": encoder, "lr": learning_rate, "weight_decay": weight_decay, "name": "encoder"},
-            {"params": decoder, "lr": learning_rate * decoder_lr_factor,
-             "weight_decay": weight_decay * decoder_lr_factor, "name": "decoder"},
+            {
+                "params": decoder,
+                "lr": learning_rate * decoder_lr_factor,
+                "weight_decay": weight_decay * decoder_lr_factor,
+                "name": "decoder",
+            },
         ]
     )
 
@@ -145,8 +154,16 @@ Item = tuple[np.ndarray, np.ndarray | None, np.ndarray]
 class TrainingSet(Dataset[Item]):
     """Augmented, normalised crops; item key = (sample index, stream position)."""
 
-    def __init__(self, samples: Sequence[Sample], augmentation: Augmentation, stats: DepthStats | None,
-                 num_classes: int, ignore_index: int, seed: int, round_: int) -> None:
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        augmentation: Augmentation,
+        stats: DepthStats | None,
+        num_classes: int,
+        ignore_index: int,
+        seed: int,
+        round_: int,
+    ) -> None:
         self.samples = list(samples)
         self.augmentation = augmentation
         self.stats = stats
@@ -201,9 +218,19 @@ class TrainSummary:
     final_loss: float
 
 
-def train(model: RFNet, samples: Sequence[Sample], stats: DepthStats | None, config: TrainConfig, runtime: Runtime, *,
-          seed: int, round_: int, num_classes: int, ignore_index: int,
-          checkpoint: Callable[[dict[str, Any]], Path] | None = None) -> TrainSummary:
+def train(
+    model: RFNet,
+    samples: Sequence[Sample],
+    stats: DepthStats | None,
+    config: TrainConfig,
+    runtime: Runtime,
+    *,
+    seed: int,
+    round_: int,
+    num_classes: int,
+    ignore_index: int,
+    checkpoint: Callable[[dict[str, Any]], Path] | None = None,
+) -> TrainSummary:
     """Run `config.iterations` optimiser steps on `samples`; the model is left in eval mode."""
     if runtime.device.type == "cuda":
         torch.backends.cudnn.benchmark = False
@@ -215,9 +242,14 @@ def train(model: RFNet, samples: Sequence[Sample], stats: DepthStats | None, con
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, config.iterations))
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.amp_dtype == torch.float16)
     dataset = TrainingSet(samples, config.augmentation, stats, num_classes, ignore_index, seed, round_)
-    loader = DataLoader(dataset, batch_sampler=batch_plan(len(dataset), config.batch_size, config.iterations, seed, round_),
-                        num_workers=config.workers, collate_fn=_collate, pin_memory=runtime.device.type == "cuda",
-                        multiprocessing_context="spawn" if config.workers > 0 else None)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batch_plan(len(dataset), config.batch_size, config.iterations, seed, round_),
+        num_workers=config.workers,
+        collate_fn=_collate,
+        pin_memory=runtime.device.type == "cuda",
+        multiprocessing_context="spawn" if config.workers > 0 else None,
+    )
     layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
     # the ignore: torch's overloads of Module.to omit memory_format next to a device, which Module.to accepts
     model.to(runtime.device, memory_format=layout)  # type: ignore[call-overload]
@@ -242,19 +274,27 @@ def train(model: RFNet, samples: Sequence[Sample], stats: DepthStats | None, con
         recent = (recent + [float(loss.detach())])[-10:]
         if config.log_every and (step % config.log_every == 0 or step == config.iterations):
             elapsed = time.perf_counter() - started
-            log.info("round %d iteration %d/%d: loss %.4f, encoder lr %.2e, %.2f images/s", round_, step,
-                     config.iterations, float(np.mean(recent)), optimizer.param_groups[0]["lr"],
-                     step * config.batch_size / elapsed)
+            log.info(
+                "round %d iteration %d/%d: loss %.4f, encoder lr %.2e, %.2f images/s",
+                round_,
+                step,
+                config.iterations,
+                float(np.mean(recent)),
+                optimizer.param_groups[0]["lr"],
+                step * config.batch_size / elapsed,
+            )
         if checkpoint is not None and config.checkpoint_every and step % config.checkpoint_every == 0:
             checkpoint({"iteration": step, "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict()})
     model.eval()
     seconds = time.perf_counter() - started
-    return TrainSummary(step, seconds, step * config.batch_size / max(seconds, 1e-9),
-                        float(np.mean(recent)) if recent else float("nan"))
+    return TrainSummary(
+        step, seconds, step * config.batch_size / max(seconds, 1e-9), float(np.mean(recent)) if recent else float("nan")
+    )
 
 
-def _to_device(rgb: torch.Tensor, depth: torch.Tensor | None, label: torch.Tensor,
-               runtime: Runtime) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+def _to_device(
+    rgb: torch.Tensor, depth: torch.Tensor | None, label: torch.Tensor, runtime: Runtime
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
     blocking = runtime.device.type != "cuda"
     rgb = rgb.to(runtime.device, non_blocking=not blocking).contiguous(memory_format=layout)
