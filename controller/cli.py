@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller import __version__
+from controller.cliargs import positive_float
 from controller.cliargs import positive_int as _positive_int
 from controller.errors import EXIT_BAD_INPUT, EXIT_CASE_FAILED, EXIT_INTERRUPTED, EXIT_OK, IanvsLabError
 
@@ -54,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="run N test cases at a time, each in a process of its own (default 1: one after another)",
     )
     run.add_argument("--resume", action="store_true", help="skip test cases that already finished successfully")
+    run.add_argument(
+        "--case-timeout",
+        type=positive_float,
+        metavar="SECONDS",
+        help="stop a test case after this long: a failed result (benchmarkingjob key case_timeout, also per algorithm)",
+    )
+    run.add_argument(
+        "--case-memory",
+        type=_positive_int,
+        metavar="MiB",
+        help="stop a test case whose processes hold more resident memory: a failed result "
+        "(benchmarkingjob key case_memory, also per algorithm)",
+    )
     run.add_argument("--workspace", type=Path, help="override benchmarkingjob.workspace")
     from controller.simulation.commands import add_run_options, add_simulation_commands
 
@@ -186,7 +200,9 @@ def _run(job: Path, args: argparse.Namespace) -> int:
     provision_job_dataset(config)  # testenv dataset_url: download, verify, extract, index
     summary = check_job(config)
     root = args.workspace.resolve() if args.workspace else config.workspace
-    specs = build_plan(config)
+    from controller.bounds import CaseBounds
+
+    specs = build_plan(config, CaseBounds(timeout_s=args.case_timeout, memory_mib=args.case_memory))
     progress = logging.getLogger("controller.progress")
     progress.info(
         "job %s: %d test case%s on %d train / %d test samples, workspace %s",
@@ -239,6 +255,11 @@ def _run_cases(specs: Sequence[CaseSpec], root: Path, args: argparse.Namespace, 
 
         if args.parallel > 1:
             log.warning("--parallel applies to the local runtime; in the cluster the job controller runs the cases")
+        if not args.image and not args.algorithm_images and any(spec.bounds.bounded for spec in specs):
+            log.warning(
+                "case bounds (--case-timeout/--case-memory, case_timeout/case_memory) apply to local cases "
+                "and case Pods (--image); cases in the job controller's own process run unbounded"
+            )
 
         target = ClusterTarget(
             kubeconfig=args.kubeconfig,

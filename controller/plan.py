@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
+from controller.bounds import CaseBounds
 from controller.config.loader import JobConfig, MetricSpec, ResolvedAlgorithm, ResolvedTestEnv
 from controller.config.paths import resolve
 
@@ -61,6 +62,8 @@ class CaseSpec:
     testenv: TestEnvSpec
     seed: int
     case_id: str = ""
+    bounds: CaseBounds = CaseBounds()
+    """how long the case may run and how much memory it may hold; not part of its identity (see `fingerprint`)"""
 
     def module(self, type_: str) -> ModuleSpec | None:
         return next((m for m in self.modules if m.type == type_), None)
@@ -71,7 +74,14 @@ class CaseSpec:
         return {f"{m.type}-{k}": v for m in self.modules for k, v in m.hyperparameters.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # An unbounded case's spec stays exactly as before bounds existed, so older readers (a job controller not
+        # yet upgraded, stored spec.json files) still take it.
+        if self.bounds.bounded:
+            data["bounds"] = self.bounds.to_dict()
+        else:
+            del data["bounds"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseSpec:
@@ -85,11 +95,15 @@ class CaseSpec:
         fields["testenv"] = TestEnvSpec(**env)
         fields["modules"] = tuple(ModuleSpec(**m) for m in data["modules"])
         fields["third_party_packages"] = tuple(data.get("third_party_packages", ()))
+        fields["bounds"] = CaseBounds.from_dict(data.get("bounds"))
         return cls(**fields)
 
 
-def build_plan(config: JobConfig) -> list[CaseSpec]:
-    """One spec per algorithm x Cartesian product of every module's hyper-parameter values."""
+def build_plan(config: JobConfig, bounds: CaseBounds | None = None) -> list[CaseSpec]:
+    """One spec per algorithm x Cartesian product of every module's hyper-parameter values.
+
+    ``bounds`` (the command line's) win over the algorithm's and the job's, bound by bound."""
+    given = bounds or CaseBounds()
     testenv = _testenv_spec(config.testenv)
     specs: list[CaseSpec] = []
     for algorithm in config.algorithms:
@@ -105,6 +119,7 @@ def build_plan(config: JobConfig) -> list[CaseSpec]:
                 third_party_packages=_packages(algorithm),
                 testenv=testenv,
                 seed=config.testenv.config.seed,
+                bounds=given.over(algorithm.bounds),
             )
             spec = _with_id(spec)
             if any(s.case_id == spec.case_id for s in specs):
@@ -174,6 +189,7 @@ def fingerprint(spec: CaseSpec, digests: Mapping[str, str] | None = None) -> dic
 
     data = spec.to_dict()
     data.pop("case_id", None)
+    data.pop("bounds", None)  # how long a case may run is not what it computes: same case, same id
     data.pop("benchmarking_job", None)
     data.pop("algorithm_url", None)
     for module in data["modules"]:

@@ -24,9 +24,10 @@ from typing import Any
 from controller import fsio
 from controller.errors import ResultError
 
-SCHEMA_VERSION = 2
-_OLDER_SCHEMAS = {1: {"job": "benchmarking_job"}}
-"""What changed since: schema 1 called the benchmarking job ``job``. Older records are read, never written."""
+SCHEMA_VERSION = 3
+_OLDER_SCHEMAS: dict[int, dict[str, str]] = {1: {"job": "benchmarking_job"}, 2: {}}
+"""What changed since: schema 1 called the benchmarking job ``job``; schema 2 had no ``efficiency`` (read as empty).
+Older records are read, never written; a reader of schema 2 refuses a schema 3 record by its version."""
 RESULT_FILE = "result.json"
 SPEC_FILE = "spec.json"
 """The test case's spec beside its result (``CaseSpec.to_dict()``): it names the metrics the testenv asks for."""
@@ -35,6 +36,23 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_INTERRUPTED = "interrupted"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED)
+EFFICIENCY_METRICS = (
+    "wall_time_s",
+    "train_time_s",
+    "evaluate_time_s",
+    "cpu_time_s",
+    "peak_rss_mib",
+    "peak_gpu_mib",
+    "model_bytes",
+    "model_parameters",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "throughput_sps",
+    "cloud_samples",
+    "cloud_bytes",
+)
+"""What a case cost, measured by the runtime and the paradigm the same way wherever it ran (docs/efficiency.md);
+ranked and selected like metrics. A value nobody could measure is None."""
 MATRIX_METRICS = frozenset({"MATRIX"})
 """Metrics whose value is the accuracy matrix itself: a result holds them in ``matrix``, not in ``metrics``."""
 
@@ -83,6 +101,8 @@ class CaseResult:
     per_task: dict[str, dict[str, float | None]] = field(default_factory=dict)
     per_class: dict[str, float | None] = field(default_factory=dict)
     rounds: list[dict[str, Any]] = field(default_factory=list)
+    efficiency: dict[str, float | None] = field(default_factory=dict)
+    """`EFFICIENCY_METRICS` by name: what the case cost (also for a failed case, as far as it got)"""
     started: str | None = None
     finished: str | None = None
     duration_s: float | None = None

@@ -3,6 +3,7 @@ that waits in its middle until a test lets it go)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 import time
@@ -128,3 +129,77 @@ def started(gate: Path, count: int) -> list[int]:
             return pids
         time.sleep(0.05)
     pytest.fail(f"fewer than {count} gated cases started within {START_TIMEOUT_S:.0f}s")
+
+
+def add_costly(
+    job_dir: Path,
+    name: str,
+    *,
+    mib: int = 0,
+    hold_s: float = 0.0,
+    spin_s: float = 0.0,
+    predict_ms: float = 0.0,
+    child_mib: int = 0,
+    **entry: object,
+) -> None:
+    """Add algorithm ``name`` to the job: majority-class at a known cost. Each training round holds ``mib`` MiB
+    resident for ``hold_s`` seconds, burns ``spin_s`` seconds of CPU and runs a child process that touches
+    ``child_mib`` MiB and exits at once; each predicted sample takes ``predict_ms`` more. ``entry``: more keys of
+    its benchmarking-job entry (e.g. case_memory)."""
+    write(
+        job_dir / "costly.py",
+        """
+        import logging
+        import subprocess
+        import sys
+        import time
+
+        from controller import register
+        from controller.algorithms.majority import MajorityClassSegmenter
+
+
+        @register("Costly")
+        class Costly(MajorityClassSegmenter):
+            def __init__(self, mib=0, hold_s=0.0, spin_s=0.0, predict_ms=0.0, child_mib=0):
+                super().__init__()
+                self.mib, self.hold_s, self.spin_s, self.predict_ms = mib, hold_s, spin_s, predict_ms
+                self.child_mib = child_mib
+
+            def train(self, train_data, valid_data=None, **kwargs):
+                # bytes of 1s, not zeros: every page is written, so it is resident (calloc'd zeros may not be)
+                held = b"\\x01" * (self.mib << 20)
+                logging.getLogger("costly").info("holding %d MiB", len(held) >> 20)
+                time.sleep(self.hold_s)
+                began = time.process_time()
+                while time.process_time() - began < self.spin_s:
+                    pass
+                if self.child_mib:
+                    subprocess.run([sys.executable, "-c", f"b'1' * ({self.child_mib} << 20)"], check=True)
+                return super().train(train_data, valid_data, **kwargs)
+
+            def predict(self, data, **kwargs):
+                time.sleep(self.predict_ms / 1000 * len(data))
+                return super().predict(data, **kwargs)
+    """,
+    )
+    majority = (job_dir / "algorithm-majority.yaml").read_text()
+    hyperparameters = "".join(
+        f"        - {key}: {{values: [{value}]}}\n"
+        for key, value in (
+            ("mib", mib),
+            ("hold_s", hold_s),
+            ("spin_s", spin_s),
+            ("predict_ms", predict_ms),
+            ("child_mib", child_mib),
+        )
+    )
+    costly = f"      name: Costly\n      url: ./costly.py\n      hyperparameters:\n{hyperparameters}"
+    changed = re.sub(r"^      name: MajorityClassSegmenter\b.*\n", costly, majority, count=1, flags=re.M)
+    assert changed != majority, "algorithm-majority.yaml no longer names MajorityClassSegmenter"
+    (job_dir / f"algorithm-{name}.yaml").write_text(changed)
+    edit_yaml(
+        job_dir / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["test_object"]["algorithms"].append(
+            {"name": name, "url": f"./algorithm-{name}.yaml", **entry}
+        ),
+    )

@@ -145,4 +145,4 @@ def test_a_record_of_schema_1_is_read_with_its_benchmarking_job(tmp_path: Path) 
     (tmp_path / "result.json").write_text(json.dumps(data))
     result = read_result(tmp_path)
     assert result is not None and result.benchmarking_job == "cityscapes-lifelong"
-    assert result.to_dict()["schema_version"] == 2
+    assert result.to_dict()["schema_version"] == 3

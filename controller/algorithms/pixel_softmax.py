@@ -139,6 +139,10 @@ class PixelSoftmaxSegmenter:
         labels: np.ndarray = logits.argmax(axis=1)  # numpy's stubs type argmax(axis=...) as Any
         return labels.astype(np.uint8).reshape(height, width)
 
+    def num_parameters(self) -> int:
+        """Learned weights and biases (the feature normalisation statistics are not learned); 0 untrained."""
+        return 0 if self.weights is None or self.bias is None else int(self.weights.size + self.bias.size)
+
     # ------------------------------------------------------------ persistence
 
     def save(self, model_path: str | Path) -> Path:

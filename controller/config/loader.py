@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from controller.bounds import CaseBounds
 from controller.config.models import (
     Algorithm,
     BenchmarkingJob,
@@ -46,6 +47,8 @@ class ResolvedAlgorithm:
     config: Algorithm
     modules: tuple[ResolvedModule, ...]
     initial_model_url: str | None
+    bounds: CaseBounds = CaseBounds()
+    """its test cases' bounds from the benchmarking job: its own entry's, else the job's (controller/bounds.py)"""
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,12 @@ def load_job(path: str | Path) -> JobConfig:
     testenv_file = _resolve(doc, ("benchmarkingjob", "testenv"), job.testenv, base, must_exist=True)
     testenv = load_testenv(testenv_file)
     algorithms = []
+    job_bounds = CaseBounds(timeout_s=job.case_timeout, memory_mib=job.case_memory)
     for index, ref in enumerate(job.test_object.algorithms):
         keypath = ("benchmarkingjob", "test_object", "algorithms", index, "url")
         algorithm_file = _resolve(doc, keypath, ref.url, base, must_exist=True)
-        algorithms.append(load_algorithm(algorithm_file, ref.name))
+        own = CaseBounds(timeout_s=ref.case_timeout, memory_mib=ref.case_memory)
+        algorithms.append(replace(load_algorithm(algorithm_file, ref.name), bounds=own.over(job_bounds)))
     return JobConfig(job_file, job, workspace, testenv, tuple(algorithms))
 
 

@@ -39,7 +39,17 @@ class Section(BaseModel):
 # ---------------------------------------------------------------- benchmarkingjob.yaml
 
 
-class AlgorithmRef(Section):
+class CaseBoundKeys(Section):
+    """``case_timeout`` (seconds) and ``case_memory`` (MiB): the bounds of each test case (controller/bounds.py),
+    as ``--case-timeout``/``--case-memory`` set them on the command line."""
+
+    case_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    case_memory: int | None = Field(default=None, gt=0)
+
+
+class AlgorithmRef(CaseBoundKeys):
+    """One algorithm of the job; its case bounds, when set, replace the job's."""
+
     name: str = Field(min_length=1)
     url: str = Field(min_length=1)
 
@@ -69,7 +79,7 @@ class SimulationConfig(Section):
     sedna_version: str = ""
 
 
-class BenchmarkingJob(Section):
+class BenchmarkingJob(CaseBoundKeys):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     workspace: str = "./workspace"
     testenv: str = Field(min_length=1)

@@ -26,6 +26,8 @@ class ParadigmOutput:
     per_task: dict[str, dict[str, float | None]] = field(default_factory=dict)
     per_class: dict[str, float | None] = field(default_factory=dict)
     rounds: list[dict[str, Any]] = field(default_factory=list)
+    efficiency: dict[str, float | None] = field(default_factory=dict)
+    """what the paradigm measured of the case's cost (`efficiency`); the runtime adds time, CPU and memory"""
 
 
 class Paradigm:
@@ -36,6 +38,8 @@ class Paradigm:
         self.suite = MetricSuite(env.metrics, env.num_classes, env.ignore_index)
         self.class_names = tuple(context.class_names) or tuple(str(i) for i in range(env.num_classes))
         self._basemodel = self._module("basemodel", required=True)
+        self.evaluate_seconds = 0.0
+        """wall time of every evaluation so far (baseline, validation, rounds, final inference)"""
 
     def run(self) -> ParadigmOutput:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -77,7 +81,21 @@ class Paradigm:
         return read_index(self.spec.testenv.train_index), read_index(self.spec.testenv.test_index)
 
     def evaluate(self, model: Any, samples: Sequence[Sample], context: Context) -> Evaluation:
-        return evaluate(lambda batch: model.predict(batch, context=context), samples, self.suite)
+        return self.timed(evaluate(lambda batch: model.predict(batch, context=context), samples, self.suite))
+
+    def timed(self, evaluation: Evaluation) -> Evaluation:
+        """``evaluation``, its time added to the case's evaluation time."""
+        self.evaluate_seconds += evaluation.seconds
+        return evaluation
+
+    def efficiency(self, rounds: Sequence[dict[str, Any]], inference: Evaluation, model: Any) -> dict[str, Any]:
+        """The case's cost as the paradigm sees it: time per phase, inference on the test split, model size."""
+        return {
+            "train_time_s": round(sum(float(r.get("train_seconds", 0.0)) for r in rounds), 3),
+            "evaluate_time_s": round(self.evaluate_seconds, 3),
+            **inference.inference(),
+            "model_parameters": model_parameters(model),
+        }
 
     @property
     def matrix_metric(self) -> str:
@@ -88,6 +106,19 @@ class Paradigm:
         if not sample:
             raise ValueError("testenv lists no sample-level metric (e.g. mIoU) to fill the accuracy matrix")
         return sample[0].name
+
+
+def model_parameters(model: Any) -> int | None:
+    """The model's parameter count when it says (``num_parameters()``, optional for a basemodel), else None."""
+    count = getattr(model, "num_parameters", None)
+    if not callable(count):
+        return None
+    try:
+        value = count()
+    except Exception as exc:  # noqa: BLE001 - a count is a nicety; the case's result does not depend on it
+        log.warning("%s.num_parameters() failed: %s; parameter count left empty", type(model).__name__, exc)
+        return None
+    return int(value) if value is not None else None
 
 
 def scalar_metrics(values: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,24 @@ class Evaluation:
     confusion: ConfusionMatrix
     count: int
     extra: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    """wall time of the whole evaluation: prediction, reading labels, metrics"""
+    predict_seconds: float = 0.0
+    """wall time inside the model's predict calls only"""
+    latencies_s: list[float] = field(default_factory=list)
+    """per sample: its batch's predict time divided by the batch's samples (batches of `BATCH`), so a model that
+    batches is credited for it; not the latency of a lone sample"""
+
+    def inference(self) -> dict[str, float | None]:
+        """Latency per sample (p50/p95, ms) and throughput (samples/s) of the predict calls."""
+        if not self.latencies_s or self.predict_seconds <= 0:
+            return {"latency_p50_ms": None, "latency_p95_ms": None, "throughput_sps": None}
+        p50, p95 = np.percentile(self.latencies_s, [50, 95])
+        return {
+            "latency_p50_ms": round(float(p50) * 1000, 3),
+            "latency_p95_ms": round(float(p95) * 1000, 3),
+            "throughput_sps": round(len(self.latencies_s) / self.predict_seconds, 3),
+        }
 
     def per_class_iou(self, class_names: Sequence[str]) -> dict[str, float | None]:
         values = iou_per_class(self.confusion)
@@ -59,11 +78,15 @@ class Evaluation:
 
 def evaluate(predict: Predict, samples: Sequence[Sample], suite: MetricSuite) -> Evaluation:
     """Predict `samples` in small batches and feed every metric accumulator."""
+    began = time.perf_counter()
     accumulators = suite.accumulators()
     confusion = ConfusionMatrix(suite.num_classes, suite.ignore_index)
+    latencies: list[float] = []
     for start in range(0, len(samples), BATCH):
         batch = list(samples[start : start + BATCH])
+        called = time.perf_counter()
         predictions = predict(batch)
+        latencies.extend([(time.perf_counter() - called) / max(1, len(batch))] * len(batch))
         if len(predictions) != len(batch):
             raise ValueError(f"model returned {len(predictions)} predictions for {len(batch)} samples")
         for sample, prediction in zip(batch, predictions):
@@ -77,4 +100,11 @@ def evaluate(predict: Predict, samples: Sequence[Sample], suite: MetricSuite) ->
             for accumulator in accumulators.values():
                 accumulator.update(truth, prediction)
     metrics = {name: float(acc.result()) for name, acc in accumulators.items()}
-    return Evaluation(metrics, confusion, len(samples))
+    return Evaluation(
+        metrics,
+        confusion,
+        len(samples),
+        seconds=time.perf_counter() - began,
+        predict_seconds=sum(latencies),
+        latencies_s=latencies,
+    )

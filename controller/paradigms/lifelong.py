@@ -49,6 +49,8 @@ class LifelongLearning(Paradigm):
             )
         self.kb = KnowledgeBase(context.workspace / "kb")
         self._latest: Any = None
+        self.cloud_samples = self.cloud_bytes = 0
+        """edge -> cloud traffic of the final inference: samples the unseen-sample recognition sent, their bytes"""
         self._cache: dict[str, Any] = {}
 
     def run(self) -> ParadigmOutput:
@@ -102,9 +104,11 @@ class LifelongLearning(Paradigm):
                 "validation_samples": len(held_out),
                 "train_seconds": round(seconds, 3),
             }
+            evaluated = self.evaluate_seconds
             if held_out:
                 record[f"validation_{metric}"] = self.evaluate(model, held_out, ctx).metrics[metric]
             row = [self._evaluate_routed(test_by_task[t], ctx).metrics[metric] for t in tasks]
+            record["evaluate_seconds"] = round(self.evaluate_seconds - evaluated, 3)
             matrix.append(row)
             record["row"] = row
             rounds.append(record)
@@ -128,6 +132,8 @@ class LifelongLearning(Paradigm):
             per_task=per_task,
             per_class=final.per_class_iou(self.class_names),
             rounds=rounds,
+            efficiency=self.efficiency(rounds, final, model)
+            | {"cloud_samples": self.cloud_samples, "cloud_bytes": self.cloud_bytes},
         )
 
     # ------------------------------------------------------------ helpers
@@ -161,12 +167,12 @@ class LifelongLearning(Paradigm):
         # unseen samples go to the cloud, whose model is the latest one (allocation None)
         if not uses_confidence(self.unseen):
             unseen = self.unseen.recognize(batch, allocations, self.kb.tasks)
-            counter[0] += sum(bool(flag) for flag in unseen)
+            _count_upload(counter, batch, unseen)
             allocations = [None if flag else a for a, flag in zip(allocations, unseen)]
             return self._predict_allocated(batch, allocations, ctx)[0]
         predictions, confidences = self._predict_allocated(batch, allocations, ctx, confidence=True)
         unseen = self.unseen.recognize(batch, allocations, self.kb.tasks, confidences=confidences)
-        counter[0] += sum(bool(flag) for flag in unseen)
+        _count_upload(counter, batch, unseen)
         latest = self.kb.tasks[-1] if self.kb.tasks else None
         cloud = [
             i for i, flag in enumerate(unseen) if flag and allocations[i] in self.kb.tasks and allocations[i] != latest
@@ -196,13 +202,23 @@ class LifelongLearning(Paradigm):
         return cast("list[np.ndarray]", predictions), scores
 
     def _evaluate_routed(self, samples: Sequence[Sample], ctx: Context) -> Evaluation:
-        return evaluate(lambda batch: self._predict_routed(batch, ctx), samples, self.suite)
+        return self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx), samples, self.suite))
 
     def _final_inference(self, test: Sequence[Sample], ctx: Context) -> tuple[Evaluation, int]:
-        counter = [0]
-        evaluation = evaluate(lambda batch: self._predict_routed(batch, ctx, counter), test, self.suite)
+        counter = [0, 0]  # samples and bytes sent to the cloud
+        evaluation = self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx, counter), test, self.suite))
         log.info("final inference: %d samples, %d recognised as unseen and sent to the cloud", len(test), counter[0])
+        self.cloud_samples, self.cloud_bytes = counter
         return evaluation, counter[0]
+
+
+def _count_upload(counter: list[int], batch: Sequence[Sample], unseen: Sequence[bool]) -> None:
+    """Add the samples recognised as unseen to what the edge sends the cloud: their count, and the bytes of their
+    input files (image, depth: what an edge node would upload; labels stay behind)."""
+    for sample, flag in zip(batch, unseen):
+        if flag:
+            counter[0] += 1
+            counter[1] += sum(path.stat().st_size for path in sample.inputs if path.is_file())
 
 
 def _split(samples: list[Sample], ratio: float) -> tuple[list[Sample], list[Sample]]:

@@ -27,11 +27,21 @@ class SingleTaskLearning(Paradigm):
         model.load(saved)
         log.info("evaluating on %d test samples", len(test))
         evaluation = self.evaluate(model, test, context)
+        rounds = [
+            {
+                "round": 1,
+                "task": "all",
+                "train_samples": len(train),
+                "train_seconds": round(train_seconds, 3),
+                "evaluate_seconds": round(evaluation.seconds, 3),
+            }
+        ]
         unknown = [m.name for m in self.suite.system_metrics()]
         if unknown:
             log.warning("metrics %s only exist for lifelong learning; left empty", ", ".join(unknown))
         return ParadigmOutput(
             metrics=scalar_metrics(evaluation.metrics) | {name: None for name in unknown},
             per_class=evaluation.per_class_iou(self.class_names),
-            rounds=[{"round": 1, "task": "all", "train_samples": len(train), "train_seconds": round(train_seconds, 3)}],
+            rounds=rounds,
+            efficiency=self.efficiency(rounds, evaluation, model),
         )

@@ -7,8 +7,11 @@ priority); missing/NaN values sort last whatever the direction and failed cases 
 
 Column layout (Ianvs's order, then ours)::
 
-    rank, algorithm, <metric>..., paradigm, <module type>..., <moduletype>-<hp>..., time, url,
+    rank, algorithm, <metric>..., <efficiency>..., paradigm, <module type>..., <moduletype>-<hp>..., time, url,
     status, error, case_id
+
+The efficiency columns (``CaseResult.efficiency``: wall_time_s, cpu_time_s, peak_rss_mib, ...) are metric columns
+like the testenv's: ``sort_by`` and ``selected_dataitem.metrics`` name them the same way.
 
 Reading a stored CSV recovers the column kinds from that layout: metrics sit between
 ``algorithm`` and ``paradigm``; between ``paradigm`` and ``time`` a name containing "-" is a
@@ -160,6 +163,14 @@ def result_row(result: CaseResult) -> dict[str, Any]:
         scalar = _scalar_metric(value)
         if scalar is not _NOT_SCALAR:
             row[name] = scalar
+    # what the case cost: metric columns too (sort_by, selected_dataitem), after the testenv's own metrics
+    for name, value in result.efficiency.items():
+        if name in row or name in RESERVED_COLUMNS:
+            log.warning("case %s: efficiency %r clashes with a metric or column; left out", result.case_id, name)
+            continue
+        scalar = _scalar_metric(value)
+        if scalar is not _NOT_SCALAR:
+            row[name] = scalar
     row["paradigm"] = result.paradigm
     for module_type, class_name in result.modules.items():
         if module_type in RESERVED_COLUMNS:
@@ -245,7 +256,7 @@ def _merge(previous: _Table | None, results: Iterable[CaseResult]) -> _Table:
     hps = list(previous.hyperparameters) if previous else []
     for result in results:
         row = result_row(result)
-        metrics.extend(k for k in result.metrics if k in row)
+        metrics.extend(k for k in [*result.metrics, *result.efficiency] if k in row)
         modules.extend(k for k in result.modules if k in row)
         hps.extend(result.hyperparameters)
         if result.case_id in position:

@@ -11,12 +11,20 @@ and by case Pods, so every runtime runs a case in exactly the same way and recor
 
 The previous result is removed before the case starts, so a case whose process dies without a word (SIGKILL,
 power loss) has no result at all, never a stale or half-made one.
+
+What the case cost (``CaseResult.efficiency``) is measured here, so it is measured alike in every runtime: wall and
+CPU time, the peak resident memory of this process's tree (sampled; plus the kernel's high-water mark when the
+process exists for this case alone: `mark_case_process`), the saved model's bytes; the paradigm adds time per
+phase, inference latency and throughput, and the parameter count (docs/efficiency.md).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import resource
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -28,6 +36,7 @@ from controller.plan import CaseSpec
 from controller.plugins.context import Context
 from controller.provenance import provenance
 from controller.results import (
+    EFFICIENCY_METRICS,
     SPEC_FILE,
     STATUS_FAILED,
     STATUS_INTERRUPTED,
@@ -39,6 +48,7 @@ from controller.results import (
     write_result,
 )
 from controller.runtime.interrupt import Interrupted, signal_name_of
+from controller.runtime.usage import SAMPLE_S, PeakSampler, cpu_seconds, folder_bytes, peak_rss_bytes
 
 if TYPE_CHECKING:  # the paradigms import numpy: `_execute` imports them when a case runs
     from controller.paradigms.base import ParadigmOutput
@@ -53,6 +63,67 @@ Runner = Callable[[CaseSpec, Path], CaseResult]
 """What runs a test case: `run_case`, or a stand-in with its signature (tests, benchmarks)."""
 
 
+_case_process = False
+
+
+def mark_case_process() -> None:
+    """Say that this process exists to run one test case (a case process, a case Pod): its memory high-water mark
+    is then the case's own, not also that of the cases before it in a shared process."""
+    global _case_process
+    _case_process = True
+
+
+class _Cost:
+    """The runtime's share of a case's efficiency: started with the case, finished once when it ends."""
+
+    def __init__(self) -> None:
+        self.clock = time.perf_counter()
+        self.cpu = cpu_seconds()
+        self.sampler = PeakSampler(os.getpid()).start()
+        self.measured: dict[str, float | None] | None = None
+        cuda = _cuda()
+        if cuda is not None:  # a shared process: an earlier case's peak is not this one's
+            for device in range(cuda.device_count()):
+                cuda.reset_peak_memory_stats(device)
+
+    def finish(self, folder: Path, paradigm: dict[str, Any]) -> dict[str, float | None]:
+        if self.measured is None:
+            peak = self.sampler.stop()
+            if _case_process:  # this process and its ended children exist for the case alone: their marks count
+                children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
+                peak = max(peak, peak_rss_bytes(os.getpid()), children)
+            saved = folder_bytes(folder / "kb") + folder_bytes(folder / "output" / "model")
+            self.measured = {
+                "wall_time_s": round(time.perf_counter() - self.clock, 3),
+                "cpu_time_s": round(cpu_seconds() - self.cpu, 3),
+                "peak_rss_mib": round(peak / 2**20, 1),
+                "peak_gpu_mib": _peak_gpu_mib(),
+                "model_bytes": saved or None,
+            }
+        return {name: None for name in EFFICIENCY_METRICS} | paradigm | self.measured
+
+
+def _cuda() -> Any:
+    """torch.cuda when the case's code has imported torch and used CUDA, else None. Never imports torch itself: a
+    case that does not use it must not pay for it."""
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    try:
+        return cuda if cuda is not None and cuda.is_available() and cuda.is_initialized() else None
+    except Exception:  # noqa: BLE001 - a broken CUDA set-up leaves the value empty, the case's result stands
+        return None
+
+
+def _peak_gpu_mib() -> float | None:
+    """The most tensor memory PyTorch's allocator held on any one GPU during the case (max_memory_allocated: not
+    the CUDA context, not memory of other libraries), or None without CUDA."""
+    cuda = _cuda()
+    if cuda is None:
+        return None
+    peak = max((int(cuda.max_memory_allocated(device)) for device in range(cuda.device_count())), default=0)
+    return round(peak / 2**20, 1)
+
+
 def case_dir(workspace: Path, spec: CaseSpec) -> Path:
     return workspace / spec.benchmarking_job / spec.case_id
 
@@ -65,12 +136,21 @@ def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
     handler = _attach_log(folder / LOG_FILE)
     started = datetime.now().astimezone()
     clock = time.perf_counter()
+    cost = _Cost()
+    paradigm_cost: dict[str, Any] = {}
     ended: dict[str, Any] = {}
     try:
         log.info("case %s: %s (%s) %s", spec.case_id, spec.algorithm, spec.paradigm, spec.hyperparameters)
-        ended["provenance"] = provenance(spec)
+        ended["provenance"] = {
+            **provenance(spec),
+            "measurement": {
+                "process": "case process" if _case_process else "shared with the run and earlier cases",
+                "memory_sample_s": SAMPLE_S,
+            },
+        }
         write_json_atomic(folder / PROVENANCE_FILE, ended["provenance"])
         output = _execute(spec, folder)
+        paradigm_cost = output.efficiency
         write_json_atomic(folder / METRICS_FILE, {"metrics": output.metrics, "per_task": output.per_task})
         ended.update(
             metrics=output.metrics,
@@ -92,17 +172,26 @@ def run_case(spec: CaseSpec, workspace: Path) -> CaseResult:
         name = signal_name_of(exc)
         ended.update(status=STATUS_INTERRUPTED, error=f"interrupted by {name}")
         log.warning("case %s interrupted by %s", spec.case_id, name)
+        ended["efficiency"] = cost.finish(folder, paradigm_cost)
         raise Interrupted(name, [_record(spec, folder, started, clock, ended)]) from None
     finally:
+        cost.finish(folder, paradigm_cost)  # the sampler thread stops whatever ended the case
         logging.getLogger().removeHandler(handler)
         handler.close()
+    ended["efficiency"] = cost.finish(folder, paradigm_cost)
     return _record(spec, folder, started, clock, ended)
 
 
-def record_end(spec: CaseSpec, workspace: Path, status: str, error: str) -> CaseResult:
-    """Write the result of a case whose own process ended without one (killed, or stopped before it could)."""
+def record_end(
+    spec: CaseSpec, workspace: Path, status: str, error: str, efficiency: dict[str, float | None] | None = None
+) -> CaseResult:
+    """Write the result of a case whose own process ended without one (killed, or stopped before it could), with
+    what its runtime saw of its cost (``efficiency``), if anything."""
     folder = case_dir(workspace, spec)
-    return _record(spec, folder, None, None, {"status": status, "error": error})
+    ended: dict[str, Any] = {"status": status, "error": error}
+    if efficiency:
+        ended["efficiency"] = {name: None for name in EFFICIENCY_METRICS} | efficiency
+    return _record(spec, folder, None, None, ended)
 
 
 def last_log_line(spec: CaseSpec, workspace: Path) -> str:

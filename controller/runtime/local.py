@@ -5,6 +5,10 @@ Each case is isolated (its own folder, its own seed, failures recorded not raise
 same results as a serial run. A case process that dies (SIGKILL, the OOM killer, a crash in native code) becomes
 a failed result naming the signal and the case log's last line; the other cases run on.
 
+A bounded case (``--case-timeout``/``--case-memory``, controller/bounds.py) always runs in a case process, even
+with ``--parallel 1``: only a process can be stopped from outside. Past its bound it is killed and becomes a failed
+result naming the bound and the peak it reached (controller/runtime/limits.py).
+
 A signal to the run (Ctrl-C, SIGTERM, SIGHUP; see `interrupt`) stops it within seconds: the running cases are
 recorded as interrupted and `Interrupted` carries their records to the caller, which says how to go on. With
 `resume`, only cases whose folder holds a finished success ("ok", with the testenv's metrics) are not run again.
@@ -20,12 +24,14 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import cast
 
 from controller.errors import EXIT_INTERRUPTED, ResultError
 from controller.plan import CaseSpec
-from controller.results import STATUS_FAILED, STATUS_INTERRUPTED, CaseResult, read_result
-from controller.runtime.case import case_dir, last_log_line, record_end, run_case
+from controller.results import STATUS_FAILED, STATUS_INTERRUPTED, CaseResult, read_result, remove_result
+from controller.runtime.case import case_dir, last_log_line, mark_case_process, record_end, run_case
 from controller.runtime.interrupt import Interrupted, interrupt_on_signals, signal_name_of
+from controller.runtime.limits import POLL_S, BoundWatch
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, CaseResult, bool], None]
@@ -43,8 +49,8 @@ def run_cases(
 ) -> list[CaseResult]:
     """Results in the order of `specs`; `progress(done, total, result, reused)` after each case.
 
-    With ``parallel`` > 1 every case runs in a process of its own. Raises `Interrupted` (with the interrupted cases'
-    records) when a signal stops the run."""
+    With ``parallel`` > 1, or when a case is bounded, every case runs in a process of its own. Raises `Interrupted`
+    (with the interrupted cases' records) when a signal stops the run."""
     total = len(specs)
     results, pending = reuse_finished(specs, workspace, resume, progress)
 
@@ -52,7 +58,8 @@ def run_cases(
         results[spec.case_id] = result
         report_progress(progress, len(results), total, result, False)
 
-    if parallel <= 1 or len(pending) <= 1:
+    in_processes = any(spec.bounds.bounded for spec in pending) or (parallel > 1 and len(pending) > 1)
+    if not in_processes:
         for spec in pending:
             ended(spec, run_case(spec, workspace))
     else:
@@ -102,20 +109,27 @@ def _run_in_case_processes(
     context = multiprocessing.get_context("spawn")
     waiting = list(pending)
     running: dict[int, tuple[BaseProcess, CaseSpec]] = {}
+    watches: dict[int, BoundWatch] = {}
     try:
         while waiting or running:
-            while waiting and len(running) < parallel:
+            while waiting and len(running) < max(1, parallel):
                 spec = waiting.pop(0)
-                process: BaseProcess = context.Process(
-                    target=_case_process, args=(spec, workspace), name=f"case {spec.case_id}"
-                )
+                # the case forgets its last result itself, but a process stopped before it gets that far (a bound
+                # of a second, a kill during start-up) must not leave that stale record to be read as its own
+                remove_result(case_dir(workspace, spec))
+                process = context.Process(target=_case_process, args=(spec, workspace), name=f"case {spec.case_id}")
                 process.start()
                 running[process.sentinel] = (process, spec)
-            for sentinel in wait(list(running)):
-                assert isinstance(sentinel, int)  # wait() returns some of the objects it was given: sentinels
-                process, spec = running.pop(sentinel)
-                process.join()
-                ended(spec, _result_of(process, spec, workspace))
+                if spec.bounds.bounded:
+                    watches[process.sentinel] = BoundWatch(process, spec.bounds)
+            for ready in wait(list(running), timeout=POLL_S if watches else None):
+                sentinel = cast(int, ready)
+                done, spec = running.pop(sentinel)
+                done.join()
+                watch = watches.pop(sentinel, None)
+                ended(spec, _result_of(done, spec, workspace, watch=watch))
+            for watch in watches.values():
+                watch.check()  # a stopped case's sentinel is ready at the next wait
     except KeyboardInterrupt as exc:
         name = signal_name_of(exc)
         raise Interrupted(name, _stop(list(running.values()), workspace, name)) from None
@@ -123,6 +137,7 @@ def _run_in_case_processes(
 
 def _case_process(spec: CaseSpec, workspace: Path) -> None:
     """A case process: run the case; a stopping signal records it as interrupted and ends with exit code 130."""
+    mark_case_process()
     with interrupt_on_signals():
         try:
             run_case(spec, workspace)
@@ -130,8 +145,11 @@ def _case_process(spec: CaseSpec, workspace: Path) -> None:
             sys.exit(EXIT_INTERRUPTED)
 
 
-def _result_of(process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: str = "") -> CaseResult:
-    """The record the case process wrote, or one saying how the process ended without writing it."""
+def _result_of(
+    process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: str = "", watch: BoundWatch | None = None
+) -> CaseResult:
+    """The record the case process wrote, or one saying how the process ended without writing it: stopped by the
+    run (``stopping``: the signal), past a bound (``watch``: which, and the peak), or on its own."""
     try:
         result = read_result(case_dir(workspace, spec))
     except ResultError as exc:
@@ -142,9 +160,13 @@ def _result_of(process: BaseProcess, spec: CaseSpec, workspace: Path, stopping: 
         return result
     if stopping:
         return record_end(spec, workspace, STATUS_INTERRUPTED, f"interrupted by {stopping}")
+    last = last_log_line(spec, workspace)
+    if watch is not None and watch.exceeded:
+        error = watch.exceeded + (f"; last log line: {last}" if last else "")
+        # what the watch saw is all that is known of the case's cost: its row shows the time and memory it reached
+        return record_end(spec, workspace, STATUS_FAILED, error, efficiency=watch.efficiency())
     code = process.exitcode
     how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exited with code {code}"
-    last = last_log_line(spec, workspace)
     error = f"case process {how} without a result{unreadable}" + (f"; last log line: {last}" if last else "")
     log.error("case %s: %s", spec.case_id, error)
     return record_end(spec, workspace, STATUS_FAILED, error)

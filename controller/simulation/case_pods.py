@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from controller.bounds import UNBOUNDED, CaseBounds
 from controller.errors import ConfigError
 from controller.simulation.manifests import (
     CASE_RUNNER_SERVICE_ACCOUNT,
@@ -117,8 +118,24 @@ def case_job_name(simulation_job: str, spec_hash: str) -> str:
     return dns_label(f"{simulation_job}-{spec_hash[:10]}")
 
 
+def bounded(settings: CasePodSettings, bounds: CaseBounds) -> CasePodSettings:
+    """``settings`` with a case's own bounds in place of the controller's defaults, so that ``--case-timeout`` and
+    ``--case-memory`` mean on a case Pod what they mean locally: the Job's activeDeadlineSeconds (rounded up to whole
+    seconds) and the container's memory limit (the other resources stay). The kernel enforces the limit on the
+    container's cgroup: resident memory of every process in it, as the local runtime counts the case's tree. A memory
+    request above the bound (``--case-resources``) makes the API server refuse the Job, which fails the case."""
+    changes: dict[str, Any] = {}
+    if bounds.timeout_s is not None:
+        changes["deadline_s"] = bounds.deadline_s
+    if bounds.memory_mib is not None:
+        limits = {**settings.resources.get("limits", {}), "memory": f"{bounds.memory_mib}Mi"}
+        changes["resources"] = {**settings.resources, "limits": limits}
+    return replace(settings, **changes) if changes else settings
+
+
 def case_job(job: SimulationJob, settings: CasePodSettings) -> dict[str, Any]:
-    """The batch Job that runs ``job``'s case in a Pod of its image."""
+    """The batch Job that runs ``job``'s case in a Pod of its image, within the case's bounds."""
+    settings = bounded(settings, job.bounds)
     (document,) = render(
         "case-job.yaml.j2",
         name=case_job_name(job.name, job.spec_hash),
@@ -157,10 +174,13 @@ RUNNING = CaseOutcome(finished=False)
 
 
 def case_outcome(
-    job: dict[str, Any], pods: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]] = ()
+    job: dict[str, Any],
+    pods: Sequence[dict[str, Any]],
+    events: Sequence[dict[str, Any]] = (),
+    bounds: CaseBounds = UNBOUNDED,
 ) -> CaseOutcome:
     """What a case Job, its Pods and the Job's events (plain dicts as the API returns them) say: still running,
-    done, or failed why."""
+    done, or failed why (first the case's bound, when the Job or the kernel stopped it for one)."""
     for pod in pods:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
@@ -180,13 +200,11 @@ def case_outcome(
     if "Failed" in conditions:
         failed = conditions["Failed"]
         detail = _termination(pods)
-        return CaseOutcome(
-            True,
-            message=_one_line(
-                f"case Pod failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}"
-                + (f"; {detail}" if detail else "")
-            ),
+        message = f"case Pod failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}" + (
+            f"; {detail}" if detail else ""
         )
+        exceeded = _exceeded(failed.get("reason"), _last_terminated(pods), bounds)
+        return CaseOutcome(True, message=_one_line(f"{exceeded}; {message}" if exceeded else message))
     waiting = _unscheduled(pods) or ("" if pods else _not_created(events))
     return CaseOutcome(False, message=waiting) if waiting else RUNNING
 
@@ -212,18 +230,35 @@ def _unscheduled(pods: Sequence[dict[str, Any]]) -> str:
     return ""
 
 
-def _termination(pods: Sequence[dict[str, Any]]) -> str:
-    """The last container termination of the Pods: reason, exit code and message (the log tail on error)."""
+def _exceeded(job_reason: Any, terminated: dict[str, Any] | None, bounds: CaseBounds) -> str:
+    """Which of the case's bounds stopped its Pod, in the local runtime's words ('' when none did)."""
+    if bounds.timeout_s is not None and job_reason == "DeadlineExceeded":
+        return bounds.timeout_exceeded()
+    if bounds.memory_mib is not None and terminated and terminated.get("reason") == "OOMKilled":
+        # the kernel stops the container at its limit and Kubernetes keeps no peak: say so rather than guess
+        return bounds.memory_exceeded(unmeasured="container OOMKilled, peak not measured")
+    return ""
+
+
+def _last_terminated(pods: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last container termination of the Pods (newest Pod first)."""
     for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "", reverse=True):
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             terminated = (status.get("state") or {}).get("terminated")
             if terminated:
-                message = (terminated.get("message") or "").strip().splitlines()
-                return (
-                    f"container {terminated.get('reason', 'terminated')} with exit code "
-                    f"{terminated.get('exitCode')}" + (f": {message[-1]}" if message else "")
-                )
-    return ""
+                return dict(terminated)
+    return None
+
+
+def _termination(pods: Sequence[dict[str, Any]]) -> str:
+    """The last container termination of the Pods: reason, exit code and message (the log tail on error)."""
+    terminated = _last_terminated(pods)
+    if not terminated:
+        return ""
+    message = (terminated.get("message") or "").strip().splitlines()
+    return f"container {terminated.get('reason', 'terminated')} with exit code {terminated.get('exitCode')}" + (
+        f": {message[-1]}" if message else ""
+    )
 
 
 def _one_line(text: str, limit: int = 500) -> str:

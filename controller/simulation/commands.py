@@ -346,6 +346,9 @@ def _run_case(args: argparse.Namespace) -> int:
 
     workspace = args.workspace.resolve()
     workspace.mkdir(parents=True, exist_ok=True)
+    from controller.runtime.case import mark_case_process
+
+    mark_case_process()  # a case Pod's process runs this one case: its memory is measured as a case process's
     with interrupt_on_signals():  # a deleted Pod's SIGTERM: the case is recorded as interrupted, not lost
         run_job_case(api_client(args.kubeconfig, args.context), args.namespace, args.job, workspace)
     return EXIT_OK

@@ -106,7 +106,11 @@ class JobAdministrator:
         """True when ``current`` already is the job for this spec (nothing to do)."""
         if current.spec_hash == job.spec_hash:
             if current.status.phase != FAILED:
-                return True
+                return True  # bounds are no part of the hash: a case that ran (or runs) is not redone for them
+            if current.bounds != job.bounds:  # a failed case rerun under other bounds must carry them to its Pod
+                body = job.to_manifest()
+                body["metadata"]["resourceVersion"] = current.resource_version
+                custom.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, job.name, body)
             self._rerun(custom, current)
             return False
         body = job.to_manifest()

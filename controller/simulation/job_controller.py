@@ -189,6 +189,10 @@ class JobController:
             job.name, status_patch(phase=RUNNING, start_time=_now(), observed_spec_hash=job.spec_hash, message="")
         )
         log.info("%s: running case %s (%s)", job.name, case.case_id, case.algorithm)
+        if case.bounds.bounded:  # a case in this process cannot be stopped without stopping the controller
+            log.warning(
+                "%s: case bounds apply to case Pods (SimulationJobs with an image); this case runs unbounded", job.name
+            )
         self.runs += 1
         try:
             job.check_files()
@@ -253,7 +257,7 @@ class JobController:
                 ).items
             )
         )
-        outcome = case_outcome(current, pods, events)
+        outcome = case_outcome(current, pods, events, job.bounds)
         if not outcome.finished:
             running = f"case Pod of Job {job_name}"
             message = f"{running}: {outcome.message}" if outcome.message else running

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from controller.bounds import CaseBounds
 from controller.plan import CaseSpec, config_hash, content_digests, file_digest
 from controller.results import STATUS_FAILED, CaseResult
 from controller.simulation.manifests import (
@@ -193,6 +194,15 @@ class SimulationJob:
                 raise ValueError(f"not mounted: {path} (the case names it; mount its folder where the case runs)")
             if file_digest(path) != digest:
                 raise ValueError(f"changed since submission: {path} (submit the job again)")
+
+    @property
+    def bounds(self) -> CaseBounds:
+        """The case's bounds (``spec.case.bounds``), read without checking the case: they shape its case Pod, and a
+        job whose case cannot be read fails before any Pod exists. Unreadable bounds are none."""
+        try:
+            return CaseBounds.from_dict((self.case or {}).get("bounds"))
+        except (AttributeError, TypeError, ValueError):
+            return CaseBounds()
 
     def asked_metrics(self) -> list[str]:
         """The metrics the case's testenv asks for, read without checking the case (a stored result is judged

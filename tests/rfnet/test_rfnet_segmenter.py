@@ -236,3 +236,10 @@ def test_validate_and_help_never_import_torch(job_dir: Path) -> None:
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "ok (5 algorithms" in run.stdout + run.stderr
+
+
+def test_the_parameter_count_is_the_network_s(trained) -> None:  # type: ignore[no-untyped-def]
+    """What result.json's model_parameters reports for RFNet (docs/efficiency.md)."""
+    model, _ = trained
+    assert model.num_parameters() == 23_684_988  # RGB-D RFNet, 19 classes: tests/rfnet/test_rfnet_model.py
+    assert RFNetSegmenter(**TINY_TRAINING).num_parameters() == 0  # no network before training

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.results import EFFICIENCY_METRICS
 from tests.conftest import GATED, started
 
 
@@ -44,9 +45,11 @@ def run(job: Path, workspace: Path, gate: Path, *options: str) -> tuple[int, str
 
 
 def leaderboard(workspace: Path) -> list[dict[str, str]]:
-    """all_rank.csv without the columns that differ between equal runs: when, and in which workspace folder."""
+    """all_rank.csv without the columns that differ between equal runs: when, in which workspace folder, and what
+    it cost (time, memory)."""
+    differ = {"time", "url", *EFFICIENCY_METRICS}
     with (workspace / "cityscapes-lifelong" / "rank" / "all_rank.csv").open(newline="") as handle:
-        return [{k: v for k, v in row.items() if k not in ("time", "url")} for row in csv.DictReader(handle)]
+        return [{k: v for k, v in row.items() if k not in differ} for row in csv.DictReader(handle)]
 
 
 def statuses(workspace: Path) -> dict[str, str]:

@@ -243,3 +243,57 @@ def test_a_job_past_its_deadline_fails_even_without_a_pod() -> None:
         _job_status(("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")), []
     )
     assert outcome.message == "case Pod failed: DeadlineExceeded: Job was active longer than specified deadline"
+
+
+# ------------------------------------------------------------------------------------------ bounded cases
+
+
+def _bounded_job(**bounds: object) -> SimulationJob:
+    job = _simulation_job()
+    return SimulationJob.from_object(
+        {
+            "metadata": {"name": job.name, "namespace": "lab", "uid": job.uid},
+            "spec": {"caseId": job.case_id, "specHash": SPEC_HASH, "image": job.image, "case": {"bounds": bounds}},
+        }
+    )
+
+
+def test_a_case_s_bounds_become_its_job_deadline_and_container_memory_limit() -> None:
+    settings = CasePodSettings(
+        workspace="/srv/ws",
+        deadline_s=3600,
+        resources={"limits": {"nvidia.com/gpu": 1, "memory": "8Gi"}, "requests": {"cpu": "1"}},
+    )
+    job = case_job(_bounded_job(timeout_s=29.5, memory_mib=512), settings)
+    assert job["spec"]["activeDeadlineSeconds"] == 30  # whole seconds, rounded up: never shorter than asked
+    (container,) = _pod_spec(job)["containers"]
+    assert container["resources"] == {"limits": {"nvidia.com/gpu": 1, "memory": "512Mi"}, "requests": {"cpu": "1"}}
+
+
+def test_without_bounds_the_controller_s_settings_stay() -> None:
+    settings = CasePodSettings(workspace="/srv/ws", deadline_s=600, resources={"limits": {"memory": "8Gi"}})
+    job = case_job(_bounded_job(timeout_s=None, memory_mib=None), settings)
+    assert job["spec"]["activeDeadlineSeconds"] == 600
+    assert _pod_spec(job)["containers"][0]["resources"] == {"limits": {"memory": "8Gi"}}
+    only_memory = case_job(_bounded_job(memory_mib=256), settings)
+    assert only_memory["spec"]["activeDeadlineSeconds"] == 600
+
+
+def test_a_job_stopped_at_its_case_timeout_says_so_as_the_local_runtime_does() -> None:
+    job = _job_status(("Failed", "DeadlineExceeded", "Job was active longer than specified deadline"))
+    outcome = case_outcome(job, [], bounds=_bounded_job(timeout_s=30).bounds)
+    assert outcome.message == (
+        "exceeded --case-timeout 30 s; case Pod failed: DeadlineExceeded: Job was active longer than specified deadline"
+    )
+
+
+def test_a_container_killed_at_its_case_memory_says_so_without_inventing_a_peak() -> None:
+    pod = _pod({"terminated": {"reason": "OOMKilled", "exitCode": 137, "message": "training round 1\n"}})
+    job = _job_status(("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"))
+    outcome = case_outcome(job, [pod], bounds=_bounded_job(memory_mib=512).bounds)
+    assert outcome.message.startswith(
+        "exceeded --case-memory 512 MiB (container OOMKilled, peak not measured); case Pod failed: BackoffLimitExceeded"
+    )
+    assert outcome.message.endswith("container OOMKilled with exit code 137: training round 1")
+    unbounded = case_outcome(job, [pod])
+    assert unbounded.message.startswith("case Pod failed: BackoffLimitExceeded"), "an unbounded case named a bound"

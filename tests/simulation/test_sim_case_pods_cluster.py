@@ -4,12 +4,14 @@ service account. tests/simulation/test_sim_in_cluster.py runs the Pods on the te
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 from infra.fixtures import K8s, poll
 
+from controller.bounds import CaseBounds
 from controller.config.loader import load_job
 from controller.plan import CaseSpec, build_plan
 from controller.runtime.case import run_case
@@ -18,7 +20,7 @@ from controller.simulation.case_runner import run_job_case
 from controller.simulation.job_admin import JobAdministrator
 from controller.simulation.job_controller import JobController
 from controller.simulation.manifests import GROUP, PLURAL, VERSION
-from controller.simulation.simulation_job import job_name
+from controller.simulation.simulation_job import SimulationJob, job_name, status_patch
 from tests.simulation.conftest import watching
 
 IMAGE = "ianvs-lab/controller:case-pod-test"
@@ -133,6 +135,36 @@ def test_a_case_pod_without_a_plugin_file_fails_its_job_saying_which_is_not_moun
     JobController(controller_api, k8s.namespace, tmp_path).run_once()
     status = _simulation_job(k8s, spec)["status"]
     assert (status["phase"], status["message"]) == ("Failed", written.error)
+
+
+def test_a_bounded_case_gets_a_case_job_with_its_deadline_and_memory_limit(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec], tmp_path: Path
+) -> None:
+    """The API server takes the bounds as the case Job's fields (the kubelet enforcing them is its own business)."""
+    spec = dataclasses.replace(specs[0], bounds=CaseBounds(timeout_s=29.5, memory_mib=512))
+    JobAdministrator(k8s.api, k8s.namespace).submit([spec], IMAGE)
+    JobController(controller_api, k8s.namespace, tmp_path).run_once()
+    (case_job,) = _case_jobs(k8s)
+    assert case_job.spec.active_deadline_seconds == 30
+    assert case_job.spec.template.spec.containers[0].resources.limits == {"memory": "512Mi"}
+
+
+def test_a_failed_case_submitted_again_under_other_bounds_runs_again_under_them(
+    k8s: K8s, controller_api: Any, specs: list[CaseSpec]
+) -> None:
+    admin = JobAdministrator(k8s.api, k8s.namespace)
+    tight = dataclasses.replace(specs[0], bounds=CaseBounds(timeout_s=1))
+    admin.submit([tight], IMAGE)
+    failed = status_patch(
+        phase="Failed",
+        observed_spec_hash=SimulationJob.of_case(tight, k8s.namespace).spec_hash,
+        message="exceeded --case-timeout 1 s",
+    )
+    k8s.custom.patch_namespaced_custom_object_status(GROUP, VERSION, k8s.namespace, PLURAL, job_name(tight), failed)
+    admin.submit([dataclasses.replace(tight, bounds=CaseBounds(timeout_s=600))], IMAGE)
+    job = SimulationJob.from_object(_simulation_job(k8s, tight))
+    assert job.bounds == CaseBounds(timeout_s=600)
+    assert job.status.phase == "Pending"
 
 
 def test_deleting_the_simulation_job_garbage_collects_its_case_job(

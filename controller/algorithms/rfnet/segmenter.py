@@ -396,6 +396,14 @@ class RFNetSegmenter:
             "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
         }
 
+    def num_parameters(self) -> int:
+        """Learnable parameters of the network (23.7 M for RFNet with ResNet-18 encoders); 0 before training."""
+        if self.net is None:
+            return 0
+        from controller.algorithms.rfnet.model import count_parameters
+
+        return count_parameters(self.net)
+
     def save(self, model_path: str | Path) -> Path:
         """Write ``<model_path>.pt`` (weights, label space, disparity statistics) atomically."""
         from controller.algorithms.rfnet.training import atomic_save
