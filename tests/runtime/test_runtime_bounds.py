@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.test_interrupted_cases import Run, run
 
 from controller.bounds import CaseBounds
 from controller.cli import main
 from controller.config.loader import load_job
 from controller.plan import CaseSpec, build_plan
 from tests.conftest import GATED, add_costly, edit_yaml, keep_algorithms, started
-from tests.test_interrupted_cases import Run, run
 
 JOB = "cityscapes-lifelong"
 
