@@ -3,8 +3,11 @@ that waits in its middle until a test lets it go)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -203,3 +206,26 @@ def add_costly(
             {"name": name, "url": f"./algorithm-{name}.yaml", **entry}
         ),
     )
+
+
+class Run:
+    """`controller run` in a session of its own (so a test can signal its whole process group, as Ctrl-C does)."""
+
+    def __init__(self, job: Path, workspace: Path, gate: Path, *options: str) -> None:
+        env = {**os.environ, "IANVS_TEST_GATE": str(gate), "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "controller", "run", str(job), "--workspace", str(workspace), *options],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+
+    def finish(self, timeout_s: float = 120) -> tuple[int, str]:
+        _, stderr = self.process.communicate(timeout=timeout_s)
+        return self.process.returncode, stderr
+
+
+def run(job: Path, workspace: Path, gate: Path, *options: str) -> tuple[int, str]:
+    return Run(job, workspace, gate, *options).finish()

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.test_interrupted_cases import Run, run
 
 from controller.bounds import CaseBounds
 from controller.cli import main
 from controller.config.loader import load_job
 from controller.plan import CaseSpec, build_plan
-from tests.conftest import GATED, add_costly, edit_yaml, keep_algorithms, started
+from tests.conftest import GATED, Run, add_costly, edit_yaml, keep_algorithms, run, started
 
 JOB = "cityscapes-lifelong"
 

@@ -10,38 +10,13 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from controller.results import EFFICIENCY_METRICS
-from tests.conftest import GATED, started
-
-
-class Run:
-    """`controller run` in a session of its own (so a test can signal its whole process group, as Ctrl-C does)."""
-
-    def __init__(self, job: Path, workspace: Path, gate: Path, *options: str) -> None:
-        env = {**os.environ, "IANVS_TEST_GATE": str(gate), "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "controller", "run", str(job), "--workspace", str(workspace), *options],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
-
-    def finish(self, timeout_s: float = 120) -> tuple[int, str]:
-        _, stderr = self.process.communicate(timeout=timeout_s)
-        return self.process.returncode, stderr
-
-
-def run(job: Path, workspace: Path, gate: Path, *options: str) -> tuple[int, str]:
-    return Run(job, workspace, gate, *options).finish()
+from tests.conftest import GATED, Run, run, started
 
 
 def leaderboard(workspace: Path) -> list[dict[str, str]]:
