@@ -7,14 +7,17 @@ leaderboard of a workspace accumulates across runs; a case run again replaces it
 from __future__ import annotations
 
 import logging
+import shutil
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from controller.config.rank import RankConfig
 from controller.report.html import write_html_report
 from controller.report.markdown import write_markdown
 from controller.report.rank import ALL_RANK_FILE, RANK_DIR, Leaderboard, update_leaderboard
-from controller.report.table import format_table
+from controller.report.table import format_cell, format_table
 from controller.results import CaseResult, asked_metrics, read_result
 
 log = logging.getLogger(__name__)
@@ -50,13 +53,61 @@ def publish(job_dir: Path, rank: RankConfig) -> Published:
     return Published(console_table(board), job_dir / RANK_DIR / ALL_RANK_FILE, markdown, html)
 
 
-def console_table(board: Leaderboard) -> str:
-    """The selected view without what a terminal cannot fit: module classes, paths, times.
+HYPERPARAMETERS = "hyperparameters"
+TERMINAL_FALLBACK = (120, 24)
+"""The width assumed where none can be read (output to a file or a pipe, CI logs)."""
 
-    The CSV files and the HTML report keep every column.
+
+def console_table(board: Leaderboard, width: int | None = None) -> str:
+    """The ranking as a terminal shows it: rank, algorithm, what tells an algorithm's rows apart, how a case ended
+    when one did not finish well, then the chosen metrics, as many as fit in ``width`` (the terminal's).
+
+    Module classes, paths, times and hyper-parameter columns stay in the CSV files and the HTML report, which keep
+    every column; a last line names what did not fit.
     """
+    width = width or shutil.get_terminal_size(TERMINAL_FALLBACK).columns
     columns, rows = board.view()
-    hidden = {"url", "time", "paradigm", *board.module_columns}
+    rows = [dict(row) for row in rows]
+    distinguishing = _fold_hyperparameters(rows, board.hyperparameter_columns)
+    dropped = {"url", "time", "paradigm", *board.module_columns, *board.hyperparameter_columns}
     if all(row.get("status", "ok") == "ok" for row in rows):
-        hidden.add("error")
-    return format_table([c for c in columns if c not in hidden], rows)
+        dropped |= {"status", "error"}
+    leading = [
+        "rank",
+        "algorithm",
+        *([HYPERPARAMETERS] if distinguishing else []),
+        *[c for c in ("status", "error") if c in columns and c not in dropped],
+    ]
+    rest = [c for c in columns if c not in dropped and c not in leading]
+    shown = [c for c in leading if c in columns or c == HYPERPARAMETERS] + rest
+    table = format_table(shown, rows)
+    while len(shown) > 2 and _widest(table) > width:
+        shown.pop()
+        table = format_table(shown, rows)
+    left_out = [c for c in rest if c not in shown]
+    if left_out:
+        names = ", ".join(left_out)
+        footer = f"{len(left_out)} more column{'s'[: len(left_out) != 1]} in the CSV files and the report: {names}"
+        table += "\n" + textwrap.fill(footer, width=max(width, 20))
+    return table
+
+
+def _fold_hyperparameters(rows: list[dict[str, Any]], columns: list[str]) -> bool:
+    """Give rows of an algorithm that has several a ``hyperparameters`` cell with the values that differ between
+    them (``learning_rate=0.05 epochs=4``); True when any row got one."""
+    by_algorithm: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_algorithm.setdefault(str(row.get("algorithm", "")), []).append(row)
+    folded = False
+    for group in by_algorithm.values():
+        if len(group) < 2:
+            continue
+        differing = [c for c in columns if len({format_cell(row.get(c)) for row in group}) > 1]
+        for row in group:
+            row[HYPERPARAMETERS] = " ".join(f"{c.split('-', 1)[-1]}={format_cell(row.get(c))}" for c in differing)
+        folded = folded or bool(differing)
+    return folded
+
+
+def _widest(table: str) -> int:
+    return max(len(line) for line in table.splitlines())
