@@ -94,6 +94,13 @@ def _label_size_mismatch(job: Path) -> str:
     return r"odd-index\.txt:1: .*size"
 
 
+def _no_cloud_node(job: Path) -> str:
+    edit_yaml(
+        job / "benchmarkingjob.yaml", lambda d: d["benchmarkingjob"].__setitem__("simulation", {"cloud_number": 0})
+    )
+    return r"benchmarkingjob\.yaml:\d+:\d+: benchmarkingjob\.simulation\.cloud_number: at least one cloud node \(the control plane\) is needed"
+
+
 CASES: dict[str, Breaker] = {
     "missing file": _missing_testenv,
     "yaml syntax": _yaml_syntax,
@@ -105,6 +112,7 @@ CASES: dict[str, Breaker] = {
     "empty index": _empty_index,
     "index names a missing image": _missing_image,
     "label of another size": _label_size_mismatch,
+    "lab without a cloud node": _no_cloud_node,
 }
 
 

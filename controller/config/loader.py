@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from controller.bounds import CaseBounds
 from controller.config.models import (
+    EDGE_NODE_LABELS,
     Algorithm,
     BenchmarkingJob,
     ModuleConfig,
@@ -112,6 +113,7 @@ def load_job(path: str | Path) -> JobConfig:
     doc = load_yaml(job_file, what="benchmarking job file")
     job = _validate(doc, "benchmarkingjob", BenchmarkingJob)
     base = job_file.parent
+    job = _simulation(doc, job, base)
     workspace = _resolve(doc, ("benchmarkingjob", "workspace"), job.workspace, base)
     testenv_file = _resolve(doc, ("benchmarkingjob", "testenv"), job.testenv, base, must_exist=True)
     testenv = load_testenv(testenv_file)
@@ -123,6 +125,30 @@ def load_job(path: str | Path) -> JobConfig:
         own = CaseBounds(timeout_s=ref.case_timeout, memory_mib=ref.case_memory)
         algorithms.append(replace(load_algorithm(algorithm_file, ref.name), bounds=own.over(job_bounds)))
     return JobConfig(job_file, job, workspace, testenv, tuple(algorithms))
+
+
+def _simulation(doc: YamlDocument, job: BenchmarkingJob, base: Path) -> BenchmarkingJob:
+    """The lab's system config: Ianvs's KubeEdge/Sedna versions warned about (once), ``kubeconfig`` made absolute."""
+    sim = job.simulation
+    if sim is None:
+        return job
+    keypath: KeyPath = ("benchmarkingjob", "simulation")
+    ignored = [key for key in ("kubeedge_version", "sedna_version") if getattr(sim, key)]
+    if ignored:
+        line, _ = doc.position(keypath + (ignored[0],))
+        labels = " and ".join(f"{k}={v}" if v else k for k, v in EDGE_NODE_LABELS.items())
+        log.warning(
+            "%s:%s: %s: ignored: this release deploys plain Kubernetes nodes, edge nodes labelled %s, "
+            "not KubeEdge/Sedna",
+            doc.path,
+            line,
+            " and ".join(format_keypath(keypath + (key,)) for key in ignored),
+            labels,
+        )
+    if sim.kubeconfig is None:
+        return job
+    kubeconfig = _resolve(doc, keypath + ("kubeconfig",), str(sim.kubeconfig), base)
+    return job.model_copy(update={"simulation": sim.model_copy(update={"kubeconfig": kubeconfig})})
 
 
 def load_testenv(path: Path) -> ResolvedTestEnv:

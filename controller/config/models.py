@@ -1,11 +1,16 @@
 """Pydantic models of the three Ianvs configuration files.
 
-The models check shape and types only; paths are resolved and checked by `controller.config.loader`,
+The models check shape, types and values; paths are resolved and checked by `controller.config.loader`,
 which knows which file named them.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -68,15 +73,150 @@ class TestObject(Section):
         return value
 
 
-class SimulationConfig(Section):
-    """Ianvs's cluster-size block (cloud/edge node counts, versions): accepted for compatibility; the lab's size
-    is set in the Ansible inventory (inventories/), not here."""
+DEFAULT_KUBERNETES_VERSION = "v1.34.12"
+EDGE_NODE_LABELS: Mapping[str, str] = MappingProxyType({"node-role.kubernetes.io/edge": "", "ianvs-lab/role": "edge"})
+"""the labels of the lab's edge nodes (plain Kubernetes nodes, not KubeEdge)"""
 
-    cloud_number: int = Field(default=0, ge=0)
-    edge_number: int = Field(default=0, ge=0)
-    cluster_name: str = ""
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_KUBERNETES_VERSION = re.compile(r"v1\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+
+
+def _dns_label(value: str, longest: int) -> str:
+    if len(value) > longest or not _DNS_LABEL.fullmatch(value):
+        raise ValueError(
+            "expected a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, "
+            f"at most {longest} characters, got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class LabNode:
+    """One node of the lab as kind creates it: its container (and Kubernetes node) name and its role."""
+
+    name: str
+    role: Literal["cloud", "edge"]
+    control_plane: bool
+
+
+class SimulationConfig(Section):
+    """The ``simulation:`` section of a benchmarking job: the lab's system config, which ``controller lab up JOB.yaml``
+    builds and ``controller run`` runs the job's test cases in.
+
+    Ianvs's keys: ``cloud_number`` cloud nodes (the first is the control plane, so at least one), ``edge_number`` edge
+    nodes, ``cluster_name``; ``kubeedge_version`` and ``sedna_version`` are accepted and ignored (the loader warns
+    once): this release deploys plain Kubernetes nodes, edge nodes labelled `EDGE_NODE_LABELS`, not KubeEdge/Sedna.
+
+    Ours: the Kubernetes version and kind node image, where case Pods go, whether the lab outlives the run, an
+    existing cluster (``kubeconfig``: the node counts are then ignored), the namespace, how long the lab may take to
+    come up, and whether kind's node containers run unprivileged.
+    """
+
+    cloud_number: int = Field(default=1, strict=True)  # strict here and below: `true` is not a count
+    """cloud nodes; the first is the control plane"""
+    edge_number: int = Field(default=0, ge=0, strict=True)
+    cluster_name: str = "ianvs-lab"
+    """the kind cluster's name, a prefix of its node containers' names (`node_names`)"""
     kubeedge_version: str = ""
+    """Ianvs's key, ignored (a warning says so)"""
     sedna_version: str = ""
+    """Ianvs's key, ignored (a warning says so)"""
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    """v1.MINOR.PATCH of the lab's nodes"""
+    node_image: str = ""
+    """kind's node image; "" = the one ianvs-lab builds offline, ``ianvs-lab/kind-node:<kubernetes_version>``
+    (`effective_node_image`)"""
+    case_placement: Literal["edge", "cloud", "any"] = "edge"
+    """which nodes run case Pods: edge nodes, cloud nodes, or any node"""
+    keep_lab: bool = Field(default=False, strict=True)
+    """leave the lab running after ``controller run`` (default: remove the lab it built)"""
+    kubeconfig: Path | None = None
+    """use this existing cluster instead of building one (node counts ignored); absolute after `load_job`, which
+    resolves it relative to the job file"""
+    namespace: str = "ianvs-lab"
+    """where the SimulationJobs, the job controller and the case Pods live"""
+    timeout: int = Field(default=600, gt=0, strict=True)
+    """seconds the lab may take to come up"""
+    unprivileged: bool | Literal["auto"] = "auto"
+    """start kind's node containers without --privileged, through the project's docker wrapper; "auto": only when
+    the host refuses privileged containers"""
+
+    @field_validator("cloud_number")
+    @classmethod
+    def _control_plane(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"at least one cloud node (the control plane) is needed, got {value}")
+        return value
+
+    @field_validator("cluster_name")
+    @classmethod
+    def _cluster_name(cls, value: str) -> str:
+        return _dns_label(value, 40)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return _dns_label(value, 63)
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _kubernetes_version(cls, value: str) -> str:
+        if not _KUBERNETES_VERSION.fullmatch(value):
+            raise ValueError(
+                f"expected a Kubernetes version v1.MINOR.PATCH such as {DEFAULT_KUBERNETES_VERSION}, got {value!r}"
+            )
+        return value
+
+    @field_validator("kubeedge_version", "sedna_version", mode="before")
+    @classmethod
+    def _any_version(cls, value: Any) -> Any:
+        # ignored anyway: a YAML number (`sedna_version: 0.4`) or an empty key is not worth an error
+        if value is None:
+            return ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("kubeconfig", mode="before")
+    @classmethod
+    def _kubeconfig(cls, value: Any) -> Any:
+        if value is None or isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"expected the path of a kubeconfig file, got {_describe(value)}")
+        return value
+
+    @field_validator("unprivileged", mode="before")
+    @classmethod
+    def _unprivileged(cls, value: Any) -> Any:
+        if not isinstance(value, bool) and value != "auto":
+            raise ValueError(f"expected true, false or auto, got {_describe(value)}")
+        return value
+
+    def nodes(self) -> list[LabNode]:
+        """The nodes kind creates, in its order: the control plane (the first cloud node), then the workers
+        ``<cluster_name>-worker``, ``-worker2``, ...: the other cloud nodes first, then the edge nodes."""
+        cloud: list[Literal["cloud", "edge"]] = ["cloud"] * (self.cloud_number - 1)
+        edge: list[Literal["cloud", "edge"]] = ["edge"] * self.edge_number
+        roles = cloud + edge
+        nodes = [LabNode(f"{self.cluster_name}-control-plane", "cloud", control_plane=True)]
+        for number, role in enumerate(roles, start=1):
+            suffix = "" if number == 1 else str(number)
+            nodes.append(LabNode(f"{self.cluster_name}-worker{suffix}", role, control_plane=False))
+        return nodes
+
+    def node_names(self) -> list[str]:
+        """kind's node container names (also the Kubernetes node names), in `nodes` order."""
+        return [node.name for node in self.nodes()]
+
+    def effective_node_image(self) -> str:
+        """``node_image``, or the image ianvs-lab builds offline for ``kubernetes_version``."""
+        return self.node_image or f"ianvs-lab/kind-node:{self.kubernetes_version}"
+
+
+def _describe(value: Any) -> str:
+    kind = {dict: "mapping", list: "list", str: "string", type(None): "null"}.get(type(value), type(value).__name__)
+    return f"{kind} {value!r}" if value is not None else kind
 
 
 class BenchmarkingJob(CaseBoundKeys):
