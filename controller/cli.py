@@ -234,7 +234,7 @@ def _run(job: Path, args: argparse.Namespace) -> int:
 
     try:
         with interrupt_on_signals():
-            results = _run_cases(specs, root, args, on_case)
+            results = _run_cases(config, specs, root, args, on_case)
     except Interrupted as stopped:
         log.error("%s", _interrupted_message(stopped, args, len(ended), len(specs)))
         return EXIT_INTERRUPTED
@@ -246,11 +246,23 @@ def _run(job: Path, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_cases(specs: Sequence[CaseSpec], root: Path, args: argparse.Namespace, on_case: Progress) -> list[CaseResult]:
+def _run_cases(
+    config: JobConfig, specs: Sequence[CaseSpec], root: Path, args: argparse.Namespace, on_case: Progress
+) -> list[CaseResult]:
     """Run the cases on the runtime ``args`` names; the results in the order of ``specs``."""
     from controller.runtime.local import run_cases
 
-    if args.runtime == "simulation":
+    simulation = config.job.simulation
+    runtime = args.runtime or ("simulation" if simulation else "local")
+    if runtime == "simulation" and simulation and not args.kubeconfig and simulation.kubeconfig is None:
+        from controller.runtime.lab import run_cases_in_lab
+
+        return run_cases_in_lab(config, specs, root, args, on_case)
+    if runtime == "simulation" and simulation and not args.kubeconfig:
+        args.kubeconfig = simulation.kubeconfig  # an existing cluster named by the system config
+        if args.namespace == "default":
+            args.namespace = simulation.namespace
+    if runtime == "simulation":
         from controller.runtime.simulation import ClusterTarget, run_cases_in_cluster
 
         if args.parallel > 1:

@@ -1,5 +1,7 @@
 """`controller lab ...`: the Simulation System Administrator's commands (argument parsing stays import-cheap).
 
+lab up JOB.yaml / down JOB.yaml / status JOB.yaml    the single-host kind lab of the job's simulation: section
+lab node-image [--force]                             build the kind node image offline (scripts/kind-node-image)
 lab check [-i INVENTORY] [-e VAR=VALUE|@FILE ...]    host checks on every lab host; a table; exit 1 if one fails
 lab up    [-i INVENTORY] [-e ...] [--limit HOSTS]    build the lab: ansible-playbook site.yml, via ansible-runner
 lab deploy [-i INVENTORY] [-e ...]                   deploy the Simulation Job Controller into the lab's cluster
@@ -9,9 +11,7 @@ lab down  [-i INVENTORY] [-e ...] [--purge]          remove it again (--purge: a
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +45,37 @@ def add_lab_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="variables for the roles, as ansible-playbook takes them; repeatable",
     )
     common.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
+    job = argparse.ArgumentParser(add_help=False)
+    job.add_argument(
+        "job",
+        nargs="?",
+        type=Path,
+        help="a benchmarkingjob.yaml with a simulation: section: its single-host kind lab (else the inventory's)",
+    )
     actions.add_parser("check", parents=[common], help="run the host checks and print a table of the results")
-    actions.add_parser("up", parents=[common], help="build the lab: site.yml (host checks, Docker, ...)")
+    up = actions.add_parser(
+        "up",
+        parents=[job, common],
+        help="build the lab: of JOB's simulation: section (kind), else site.yml on the inventory",
+    )
+    up.add_argument("--skip-checks", action="store_true", help="JOB only: do not run the host checks first")
+    actions.add_parser(
+        "status", parents=[job], help="JOB's lab: its nodes, their roles and readiness (exit 1 when not up)"
+    )
+    node_image = actions.add_parser(
+        "node-image",
+        help="build the kind node image offline (scripts/kind-node-image): Debian packages and Go-built Kubernetes",
+    )
+    node_image.add_argument("--force", action="store_true", help="rebuild even when the recipe is unchanged")
     actions.add_parser(
         "deploy",
         parents=[common],
         help="deploy the Simulation Job Controller (CRD, RBAC, Deployment) into the lab's cluster",
     )
     down = actions.add_parser(
-        "down", parents=[common], help="remove the Simulation Job Controller from the lab's cluster"
+        "down",
+        parents=[job, common],
+        help="remove JOB's kind lab entirely, else the Simulation Job Controller from the inventory's cluster",
     )
     down.add_argument(
         "--purge",
@@ -63,6 +85,14 @@ def add_lab_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def run_lab_command(args: argparse.Namespace) -> int:
+    if args.lab_command == "node-image":
+        from controller.lab.kind_lab import build_node_image
+
+        return build_node_image(force=args.force)
+    if args.lab_command in ("up", "down", "status") and args.job is not None:
+        return _kind_lab_command(args)
+    if args.lab_command == "status":
+        raise ConfigError("lab status: name the benchmarkingjob.yaml whose lab to show")
     extravars = parse_extra_vars(args.extra_vars)
     if args.lab_command == "check":
         return _check(args.inventory, extravars, args.limit)
@@ -83,6 +113,35 @@ def run_lab_command(args: argparse.Namespace) -> int:
             args.limit,
         )
     return _play("site.yml", "building the lab", args.inventory, extravars, args.limit)
+
+
+def _kind_lab_command(args: argparse.Namespace) -> int:
+    from controller.config.loader import load_job
+    from controller.lab import kind_lab
+
+    config = load_job(args.job)
+    if config.job.simulation is None:
+        raise ConfigError("no simulation: section: this job has no lab (add one, see examples/)", file=config.file)
+    if config.job.simulation.kubeconfig is not None and args.lab_command != "status":
+        raise ConfigError(
+            f"simulation.kubeconfig names an existing cluster ({config.job.simulation.kubeconfig}): "
+            "there is no lab to build or remove",
+            file=config.file,
+        )
+    if args.lab_command == "down":
+        kind_lab.down(kind_lab.KindLab(config.job.simulation))
+        return EXIT_OK
+    if args.lab_command == "status":
+        table, is_up = kind_lab.status(kind_lab.KindLab(config.job.simulation))
+        print(table)
+        return EXIT_OK if is_up else EXIT_CASE_FAILED
+    from controller.plan import build_plan
+    from controller.runtime.lab import controller_image
+
+    lab = kind_lab.for_job(config, build_plan(config), config.workspace, controller_image())
+    kind_lab.up(lab, skip_checks=args.skip_checks)
+    print(lab.kubeconfig)
+    return EXIT_OK
 
 
 def parse_extra_vars(values: list[str]) -> dict[str, Any]:
@@ -114,40 +173,17 @@ def _on_task(task: str) -> None:
 
 
 def _check(inventory: Path, extravars: dict[str, Any], limit: str | None) -> int:
-    from controller.lab.runner import run_playbook
+    from controller.lab.host_checks import run_host_checks
 
-    with tempfile.TemporaryDirectory(prefix="ianvs-lab-host-check-") as reports:
-        # Every host reports every check (no early stop), then the table says what failed.
-        variables = {**extravars, "host_check_report_path": reports, "host_check_ignore_errors": True}
-        progress.info("host checks on %s", inventory)
-        run = run_playbook("playbooks/host_check.yml", inventory, extravars=variables, limit=limit, on_task=_on_task)
-        checks = {path.stem: json.loads(path.read_text())["checks"] for path in sorted(Path(reports).glob("*.json"))}
-    print(_check_table(checks))
-    failed_hosts: set[str] = set()
-    for host, results in checks.items():
-        for check in results:
-            if not check["ok"]:
-                log.error("%s: %s is %s, needs %s", host, check["name"], check["value"], check["required"])
-                failed_hosts.add(host)
-    for failure in run.failures:
-        if not failure.ignored:  # the ignored ones are the checks reported above
-            log.error("%s: %s: %s", failure.host, failure.task, failure.message)
-            failed_hosts.add(failure.host)
-    if failed_hosts or not run.ok:
-        log.error(
-            "host checks failed on: %s", ", ".join(sorted(failed_hosts)) or f"(ansible-runner status {run.status})"
-        )
+    progress.info("host checks on %s", inventory)
+    report = run_host_checks(inventory, extravars, limit, on_task=_on_task)
+    print(report.table())
+    if not report.ok:
+        report.log_failures()
+        failed = sorted({c.host for c in report.failed} | {f.host for f in report.failures})
+        log.error("host checks failed on: %s", ", ".join(failed) or "(ansible-runner reported a failure)")
         return EXIT_CASE_FAILED
     return EXIT_OK
-
-
-def _check_table(checks: dict[str, list[dict[str, Any]]]) -> str:
-    from controller.report.table import plain_table
-
-    rows = [("host", "check", "value", "required", "ok")]
-    for host, results in checks.items():
-        rows += [(host, c["name"], str(c["value"]), str(c["required"]), "yes" if c["ok"] else "NO") for c in results]
-    return plain_table(rows)
 
 
 def _play(playbook: str, what: str, inventory: Path, extravars: dict[str, Any], limit: str | None) -> int:
@@ -167,6 +203,8 @@ def _play(playbook: str, what: str, inventory: Path, extravars: dict[str, Any], 
     for failure in run.failures:
         if not failure.ignored:
             log.error("%s: %s: %s", failure.host, failure.task, failure.message)
+    if run.error:
+        log.error("%s", run.error)
     if not run.ok:
         log.error(
             "%s %s (ansible-runner status %s, rc %d)",

@@ -48,6 +48,9 @@ class PlaybookRun:
     rc: int
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[TaskFailure] = field(default_factory=list)
+    error: str = ""
+    """ansible-playbook's own last error line when it stopped before any task failed (a YAML error, a bad
+    variable); empty otherwise"""
 
     @property
     def ok(self) -> bool:
@@ -98,9 +101,21 @@ def run_playbook(
             suppress_env_files=True,
             event_handler=on_event,
         )
-        return PlaybookRun(playbook, str(runner.status), int(runner.rc), _per_host(runner.stats), failures)
+        error = "" if failures or runner.status == "successful" else _last_error(private)
+        return PlaybookRun(playbook, str(runner.status), int(runner.rc), _per_host(runner.stats), failures, error)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _last_error(private: Path) -> str:
+    """The first ``ERROR``/``fatal`` line of the run's stdout (ansible-runner keeps it under artifacts/)."""
+    for stdout in private.glob("artifacts/*/stdout"):
+        lines = stdout.read_text(errors="replace").splitlines()
+        for number, line in enumerate(lines):
+            if "ERROR" in line or line.startswith("fatal"):
+                detail = " ".join(part.strip() for part in lines[number : number + 3] if part.strip())
+                return detail[:500]
+    return ""
 
 
 def _path() -> str:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from controller.plan import CaseSpec
 from controller.results import SPEC_FILE, CaseResult, write_json_atomic, write_result
@@ -48,7 +49,9 @@ def run_cases_in_cluster(
 
     results, pending = reuse_finished(specs, workspace, resume, progress)
     if pending:
-        admin = JobAdministrator(api_client(target.kubeconfig, target.context), target.namespace)
+        api = api_client(target.kubeconfig, target.context)
+        admin = JobAdministrator(api, target.namespace)
+        roles = _NodeRoles(api)
         admin.install_crd()
         admin.submit(pending, target.image, _algorithm_images(pending, target))
         log.info(
@@ -68,6 +71,9 @@ def run_cases_in_cluster(
                     "controller_case_dir": result.case_dir,
                 },
             }
+            case_pod = result.provenance.get("case_pod")
+            if isinstance(case_pod, dict) and case_pod.get("node"):
+                result.provenance["case_pod"] = {**case_pod, "role": roles.of(str(case_pod["node"]))}
             result.case_dir = str(local)
             write_json_atomic(local / SPEC_FILE, spec.to_dict())  # as a local run leaves it: what the case asked for
             write_result(result, local)
@@ -90,3 +96,23 @@ def _algorithm_images(specs: Sequence[CaseSpec], target: ClusterTarget) -> dict[
     for built in images.values():
         log.info("algorithm %s runs in %s", built.algorithm, built.tag)
     return {algorithm: built.tag for algorithm, built in images.items()}
+
+
+class _NodeRoles:
+    """The lab role (``ianvs-lab/role`` label: cloud or edge) of the node a case Pod ran on, for provenance."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+        self._roles: dict[str, str] = {}
+
+    def of(self, node: str) -> str:
+        if node not in self._roles:
+            from kubernetes import client
+
+            try:
+                labels = client.CoreV1Api(self._api).read_node(node).metadata.labels or {}
+            except client.ApiException as exc:  # e.g. no RBAC to read nodes: provenance without a role
+                log.debug("cannot read node %s: %s", node, exc.reason)
+                labels = {}
+            self._roles[node] = str(labels.get("ianvs-lab/role", ""))
+        return self._roles[node]

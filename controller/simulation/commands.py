@@ -33,8 +33,15 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--runtime",
         choices=("local", "simulation"),
-        default="local",
-        help="local: run cases here (default); simulation: as SimulationJobs in a Kubernetes cluster",
+        default=None,
+        help="local: run cases here; simulation: as SimulationJobs in a Kubernetes cluster (default: simulation "
+        "when the job has a simulation: section, which builds its lab unless it names a kubeconfig; else local)",
+    )
+    group.add_argument(
+        "--keep-lab",
+        action="store_true",
+        help="leave the lab a simulation: section built running after the run (as keep_lab: true); "
+        "the next run reuses it, `controller lab down JOB.yaml` removes it",
     )
     _cluster_arguments(group)
     group.add_argument(

@@ -208,8 +208,11 @@ def test_the_example_lab_job_validates(job_dir: Path) -> None:
     assert sim.case_placement == "edge"
 
 
-def test_the_example_lab_job_is_the_demo_job_plus_the_section(job_dir: Path) -> None:
+def test_the_example_lab_job_is_the_demo_job_without_rfnet_plus_the_section(job_dir: Path) -> None:
     demo = load_job(job_dir / "benchmarkingjob.yaml")
     lab = load_job(job_dir / "benchmarkingjob-sim.yaml")
-    assert lab.testenv == demo.testenv and lab.algorithms == demo.algorithms
-    assert lab.job.model_dump(exclude={"name", "simulation"}) == demo.job.model_dump(exclude={"name", "simulation"})
+    # RFNet's case Pods would need the ~3 GB PyTorch image in every node; the example says how to add them back
+    assert lab.testenv == demo.testenv
+    assert lab.algorithms == tuple(a for a in demo.algorithms if not a.name.startswith("rfnet"))
+    exclude = {"name", "simulation", "test_object"}
+    assert lab.job.model_dump(exclude=exclude) == demo.job.model_dump(exclude=exclude)
