@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,16 @@ def _kind_lab_command(args: argparse.Namespace) -> int:
     from controller.plan import build_plan
     from controller.runtime.lab import controller_image
 
-    lab = kind_lab.for_job(config, build_plan(config), config.workspace, controller_image())
-    kind_lab.up(lab, skip_checks=args.skip_checks)
+    extravars = parse_extra_vars(args.extra_vars)
+    planned = kind_lab.for_job(config, build_plan(config), config.workspace, "")
+    planned.case_node_selector()  # a placement no node can satisfy is an error before anything is created
+    if args.skip_checks:
+        privileged = kind_lab.privileged_works(planned.host_check_vars()["host_check_privileged_probe_image"])
+    else:
+        privileged = kind_lab.check_host(planned, extravars)  # before anything is built or created
+    image = controller_image()
+    lab = replace(planned, images=(image,), controller_image=image)
+    kind_lab.up(lab, privileged=privileged, extravars=extravars)
     print(lab.kubeconfig)
     return EXIT_OK
 

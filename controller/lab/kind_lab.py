@@ -143,12 +143,12 @@ class KindLab:
         }
 
 
-def check_host(lab: KindLab) -> bool:
+def check_host(lab: KindLab, extravars: dict[str, Any] | None = None) -> bool:
     """Run the host checks, print their table; True when privileged containers work. Raises when a check fails."""
     from controller.lab.host_checks import run_host_checks
 
     progress.info("lab %s: host checks", lab.name)
-    report = run_host_checks(SINGLE_HOST, lab.host_check_vars(), on_task=_on_task)
+    report = run_host_checks(SINGLE_HOST, {**lab.host_check_vars(), **(extravars or {})}, on_task=_on_task)
     print(report.table(), flush=True)
     if not report.ok:
         report.log_failures()
@@ -157,9 +157,26 @@ def check_host(lab: KindLab) -> bool:
     return report.value("privileged_containers") == "yes"
 
 
-def up(lab: KindLab, *, skip_checks: bool = False) -> Path:
-    """Build the lab (or keep the running one of the same size) and deploy the job controller; its kubeconfig."""
-    privileged = True if skip_checks else check_host(lab)
+def privileged_works(image: str) -> bool:
+    """Whether the Docker engine starts a privileged container (what kind asks for), tried with a local image."""
+    proc = subprocess.run(
+        ["docker", "run", "--rm", "--privileged", "--network", "none", "--entrypoint", "/bin/true", image],
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def up(lab: KindLab, *, privileged: bool | None = None, extravars: dict[str, Any] | None = None) -> Path:
+    """Build the lab (or keep the running one of the same size) and deploy the job controller; its kubeconfig.
+
+    ``privileged``: whether the host grants privileged containers, when the host checks already ran (else they run
+    here first, and nothing is created when one fails). ``extravars`` (``controller lab up JOB -e VAR=VALUE``)
+    override the roles' variables, e.g. a check threshold.
+    """
+    extra = extravars or {}
+    if privileged is None:
+        privileged = check_host(lab, extra)
     setting = lab.simulation.unprivileged
     unprivileged = setting is True or (setting == "auto" and not privileged)
     if unprivileged:
@@ -172,11 +189,21 @@ def up(lab: KindLab, *, skip_checks: bool = False) -> Path:
         sim.edge_number,
         sim.effective_node_image(),
     )
-    _play(KIND_CLUSTER, lab.cluster_vars("present", unprivileged), f"lab {lab.name}")
+    up_cluster(lab, unprivileged, extra)
     progress.info("lab %s: deploying the Simulation Job Controller (namespace %s)", lab.name, sim.namespace)
-    _play(SIMULATION_CONTROLLER, lab.controller_vars(), f"lab {lab.name}")
+    _play(SIMULATION_CONTROLLER, {**lab.controller_vars(), **extra}, f"lab {lab.name}")
     progress.info("lab %s is up; kubeconfig %s", lab.name, lab.kubeconfig)
     return lab.kubeconfig
+
+
+def up_cluster(lab: KindLab, unprivileged: bool, extravars: dict[str, Any] | None = None) -> PlaybookRun:
+    """Only the kind cluster (roles/kind_cluster): created, or kept when it is the same; no checks, no controller."""
+    return _play(KIND_CLUSTER, {**lab.cluster_vars("present", unprivileged), **(extravars or {})}, f"lab {lab.name}")
+
+
+def node_containers(name: str) -> dict[str, str]:
+    """The node containers of kind cluster ``name`` and their state (running, exited, ...)."""
+    return _node_containers(name)
 
 
 def down(lab: KindLab) -> PlaybookRun:
@@ -274,12 +301,17 @@ def for_job(config: JobConfig, specs: Sequence[CaseSpec], root: Path, image: str
 
     if config.job.simulation is None:
         raise ConfigError("no simulation: section, so there is no lab to build", file=config.file)
-    read = [config.file.parent, *(Path(path).parent for spec in specs for path in content_digests(spec))]
+    named = [Path(path) for spec in specs for path in content_digests(spec)]
+    named += [config.testenv.train_index, config.testenv.test_index]
+    # a symlinked dataset folder must be visible where its link points, too
+    read = [config.file.parent, *(path.parent for path in named), *(path.resolve().parent for path in named)]
+    if config.testenv.dataset is not None:  # downloaded into dataset_path; its images are named relative to it
+        read += [config.testenv.dataset.path, config.testenv.dataset.path.resolve()]
     return KindLab(
         config.job.simulation,
         host_paths=outermost(read),
         workspace=str(root / "lab"),
-        images=(image,),
+        images=(image,) if image else (),
         controller_image=image,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,11 +32,13 @@ def run_cases_in_lab(
 
     simulation = config.job.simulation
     assert simulation is not None
+    planned = kind_lab.for_job(config, specs, root, args.image)
+    planned.case_node_selector()  # a placement no node can satisfy is an error before anything is created
+    privileged = kind_lab.check_host(planned)  # before anything is built or created
     image = args.image or controller_image()
-    lab = kind_lab.for_job(config, specs, root, image)
-    lab.case_node_selector()  # a placement no node can satisfy is an error before anything is created
+    lab = replace(planned, images=(image,), controller_image=image)
     keep = simulation.keep_lab or args.keep_lab
-    kubeconfig = kind_lab.up(lab)
+    kubeconfig = kind_lab.up(lab, privileged=privileged)
     try:
         target = ClusterTarget(
             kubeconfig=kubeconfig,

@@ -507,6 +507,18 @@ def kind_binary(pytestconfig: pytest.Config) -> Path:
     return cache / "ianvs-lab" / "testenv" / "bin" / versions["KIND_VERSION"] / "kind"
 
 
+@pytest.fixture(scope="session")
+def kind_node_image(pytestconfig: pytest.Config, base_images: BaseImages, kind_binary: Path) -> str:
+    """The lab's offline kind node image (``scripts/kind-node-image``: cold, the Go builds of kubeadm, kube-proxy
+    and CoreDNS take minutes; cached per user, a no-op when its recipe is unchanged)."""
+    try:
+        run_script(pytestconfig, [str(SCRIPTS / "kind-node-image")], TESTENV_UP_TIMEOUT_S, "kind node image")
+    except InfraError as err:
+        pytest.fail(f"the kind node image could not be built: {err}", pytrace=False)
+    proc = subprocess.run([str(SCRIPTS / "kind-node-image"), "--print"], capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
 # --------------------------------------------------------------------------------------------- the test node
 
 NODE_ENV_FILE = STATE_DIR / "node" / "env"
@@ -584,6 +596,7 @@ _FIXTURE_MARKERS = {
     "labhosts": "docker",
     "local_apt_repo": "docker",
     "k8s_node": "k8s",
+    "kind_node_image": "docker",
 }
 
 
