@@ -78,6 +78,13 @@ class ClusterError(IanvsLabError):
     """
 
 
+class LabError(IanvsLabError):
+    """The lab cannot be built or removed on this host: a host check failed, or a playbook did (the message names
+    the check or the task and says how to fix it). Not bad input: the same command works on a suitable host."""
+
+    exit_code = EXIT_CASE_FAILED
+
+
 class ResultError(IanvsLabError):
     """A stored test-case result cannot be used: unreadable, or claiming a success it cannot show.
 

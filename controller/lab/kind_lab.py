@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.config.models import SimulationConfig
-from controller.errors import ClusterError, ConfigError
+from controller.errors import ClusterError, ConfigError, LabError
 from controller.lab.runner import REPO, PlaybookRun, run_playbook
 
 if TYPE_CHECKING:
@@ -99,8 +99,9 @@ class KindLab:
 
     def cluster_vars(self, state: str, unprivileged: bool = False) -> dict[str, Any]:
         sim = self.simulation
-        mounts = sorted({*self.host_paths, *([self.workspace] if self.workspace else [])})
+        mounts = list(outermost([Path(p) for p in (*self.host_paths, *([self.workspace] if self.workspace else []))]))
         return {
+            "lab_kind_cluster": True,  # the stage is opt-in in site.yml; here the system config asks for it
             "kind_cluster_state": state,
             "kind_cluster_name": self.name,
             "kind_cluster_cloud_number": sim.cloud_number,
@@ -153,7 +154,7 @@ def check_host(lab: KindLab, extravars: dict[str, Any] | None = None) -> bool:
     if not report.ok:
         report.log_failures()
         failed = ", ".join(check.name for check in report.failed) or "a host check task"
-        raise ClusterError(f"lab {lab.name}: host checks failed ({failed}); nothing was created")
+        raise LabError(f"lab {lab.name}: host checks failed ({failed}); nothing was created")
     return report.value("privileged_containers") == "yes"
 
 
@@ -242,7 +243,7 @@ def _play(playbook: str, extravars: dict[str, Any], what: str) -> PlaybookRun:
         progress.info("%s: %s on %s: changed=%d failed=%d", what, playbook, host, stats["changed"], stats["failed"])
     if not run.ok:
         reasons = "; ".join(f"{f.task}: {f.message}" for f in run.failures if not f.ignored)
-        raise ClusterError(f"{what}: {playbook} failed: {reasons or run.error or run.status}")
+        raise LabError(f"{what}: {playbook} failed: {reasons or run.error or run.status}")
     return run
 
 

@@ -93,9 +93,10 @@ def _list_tasks(tmp_path: Path, *args: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("tag", "stage_prefix"), [("host_check", "Host check |"), ("docker", "Docker |"), ("kind", "Kind |")]
+    ("tag", "stage_prefix"),
+    [("host_check", "Host check |"), ("docker", "Docker |"), ("kind", "Kind |"), ("kind_cluster", "Kind cluster |")],
 )
 def test_each_stage_of_site_yml_is_picked_by_its_tag(tmp_path: Path, tag: str, stage_prefix: str) -> None:
     listed = _list_tasks(tmp_path, "--tags", tag)
-    stages = {prefix for prefix in ("Host check |", "Docker |", "Kind |") if prefix in listed}
+    stages = {prefix for prefix in ("Host check |", "Docker |", "Kind |", "Kind cluster |") if prefix in listed}
     assert stages == {stage_prefix}

@@ -156,7 +156,7 @@ def test_a_pod_on_an_edge_node_resolves_cluster_names_through_coredns(lab: Lab) 
         while core.read_namespaced_pod("dns-probe", "default").status.phase not in ("Succeeded", "Failed"):
             assert time.monotonic() < deadline, "the DNS probe Pod did not finish within 120 s"
             time.sleep(1)
-        answer = core.read_namespaced_pod_log("dns-probe", "default").strip()
+        answer = core.read_namespaced_pod_log("dns-probe", "default", _preload_content=False).data.decode().strip()
     finally:
         core.delete_namespaced_pod("dns-probe", "default", grace_period_seconds=0)
     assert answer == core.read_namespaced_service("kubernetes", "default").spec.cluster_ip

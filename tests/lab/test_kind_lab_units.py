@@ -67,7 +67,12 @@ def _lab(**simulation: Any) -> KindLab:
 
 def test_cluster_vars_set_only_variables_the_kind_cluster_role_declares(state_home: Path) -> None:
     declared = set(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
-    assert set(_lab().cluster_vars("present")) <= declared
+    assert set(_lab().cluster_vars("present")) - {"lab_kind_cluster"} <= declared
+
+
+def test_cluster_vars_turn_on_the_opt_in_kind_cluster_stage(state_home: Path) -> None:
+    assert _lab().cluster_vars("present")["lab_kind_cluster"] is True
+    assert "lab_kind_cluster | default(false)" in (REPO / "playbooks" / "kind_cluster.yml").read_text()
 
 
 def test_cluster_vars_carry_the_system_configs_name_counts_image_and_timeout(state_home: Path) -> None:
