@@ -181,7 +181,8 @@ def up(lab: KindLab, *, privileged: bool | None = None, extravars: dict[str, Any
     setting = lab.simulation.unprivileged
     unprivileged = setting is True or (setting == "auto" and not privileged)
     if unprivileged:
-        progress.info("lab %s: this host refuses privileged containers; kind runs through the docker wrapper", lab.name)
+        why = "the system config asks for it" if setting is True else "this host refuses privileged containers"
+        progress.info("lab %s: kind runs through the docker wrapper (%s)", lab.name, why)
     sim = lab.simulation
     progress.info(
         "lab %s: %d cloud + %d edge node(s) from %s",
