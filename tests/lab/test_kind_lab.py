@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, edit_yaml, keep_algorithms
+
+from tests.conftest import EXAMPLE, edit_yaml, keep_algorithms
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 CLUSTER = "ianvs-lab-test"

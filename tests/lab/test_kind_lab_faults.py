@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, edit_yaml, keep_algorithms
+
+from tests.conftest import EXAMPLE, edit_yaml, keep_algorithms
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 
