@@ -203,11 +203,6 @@ def up_cluster(lab: KindLab, unprivileged: bool, extravars: dict[str, Any] | Non
     return _play(KIND_CLUSTER, {**lab.cluster_vars("present", unprivileged), **(extravars or {})}, f"lab {lab.name}")
 
 
-def node_containers(name: str) -> dict[str, str]:
-    """The node containers of kind cluster ``name`` and their state (running, exited, ...)."""
-    return _node_containers(name)
-
-
 def down(lab: KindLab) -> PlaybookRun:
     """Delete the lab's cluster, network and state folder; a lab that is not there is a no-op."""
     progress.info("lab %s: removing it", lab.name)
@@ -218,7 +213,7 @@ def status(lab: KindLab) -> tuple[str, bool]:
     """A table of the lab's nodes (container state, Kubernetes role and readiness); whether the lab is up."""
     from controller.report.table import plain_table
 
-    containers = _node_containers(lab.name)
+    containers = node_containers(lab.name)
     ready = _ready_nodes(lab.kubeconfig) if lab.kubeconfig.is_file() and containers else {}
     rows = [("node", "container", "role", "ready")]
     for node in lab.simulation.nodes():
@@ -258,7 +253,8 @@ def _image_present(image: str) -> bool:
     return proc.returncode == 0
 
 
-def _node_containers(name: str) -> dict[str, str]:
+def node_containers(name: str) -> dict[str, str]:
+    """The node containers of kind cluster ``name`` and their state (running, exited, ...)."""
     proc = subprocess.run(
         [
             "docker",
