@@ -35,8 +35,9 @@ def signal_name_of(exc: BaseException) -> str:
 
 
 def _raise_interrupted(signum: int, _frame: object) -> None:
-    # Once: the cases now write their records and the run says how to go on; a second Ctrl-C (or the SIGTERM a
-    # stopping run sends its case processes after the terminal's SIGINT) must not cut that short. It is bounded.
+    # Once: the cases now write their records and the run says how to go on; a second Ctrl-C (or the same signal
+    # that a stopping run passes on to case processes that the terminal signalled already) must not cut that short.
+    # It is bounded.
     for sig in STOPPING_SIGNALS:
         if signal.getsignal(sig) is _raise_interrupted:
             signal.signal(sig, signal.SIG_IGN)

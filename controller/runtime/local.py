@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -173,10 +174,14 @@ def _result_of(
 
 
 def _stop(running: list[tuple[BaseProcess, CaseSpec]], workspace: Path, signal_name: str) -> list[CaseResult]:
-    """Stop the running case processes (SIGTERM, then SIGKILL after the grace time) and return their records."""
+    """Stop the running case processes with the signal that stopped the run (SIGKILL after the grace time) and
+    return their records."""
+    # The run's own signal, not SIGTERM: after a terminal's Ctrl-C the case processes get SIGINT from the terminal
+    # and from us, in either order, so each records the signal the user sent whichever arrives first.
+    stopping = signal.Signals[signal_name]
     for process, _ in running:
-        if process.is_alive():
-            process.terminate()
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, stopping)
     for process, _ in running:
         process.join(STOP_GRACE_S)
         if process.is_alive():

@@ -36,6 +36,12 @@ def statuses(workspace: Path) -> dict[str, str]:
     return found
 
 
+def errors_of_interrupted(workspace: Path) -> set[str]:
+    """The errors the interrupted results give."""
+    results = [json.loads(p.read_text()) for p in (workspace / "cityscapes-lifelong").glob("*/result.json")]
+    return {r["error"] for r in results if r["status"] == "interrupted"}
+
+
 @pytest.fixture
 def reference(gated_job: Path, gate: Path, tmp_path: Path) -> list[dict[str, str]]:
     """The leaderboard of the same job run straight through."""
@@ -68,6 +74,7 @@ def test_a_signalled_run_stops_names_the_case_and_resume_gives_the_uninterrupted
     interrupted = [a for a, s in statuses(workspace).items() if s != "ok"]
     assert interrupted and all(a in GATED for a in interrupted)
     assert all(statuses(workspace)[a] == "interrupted" for a in interrupted)
+    assert errors_of_interrupted(workspace) == {f"interrupted by {sig.name}"}, "a case names another signal"
 
     (gate / "hold").unlink()
     code, stderr = run(gated_job, workspace, gate, "--resume", "--parallel", parallel)
@@ -87,8 +94,7 @@ def test_ctrl_c_to_the_whole_process_group_of_a_parallel_run_records_every_runni
     assert code == 130, stderr
     assert [statuses(workspace)[a] for a in GATED] == ["interrupted", "interrupted"]
     assert "interrupted by SIGINT during test cases" in stderr
-    results = [json.loads(p.read_text()) for p in (workspace / "cityscapes-lifelong").glob("*/result.json")]
-    assert {r["error"] for r in results if r["status"] == "interrupted"} == {"interrupted by SIGINT"}
+    assert errors_of_interrupted(workspace) == {"interrupted by SIGINT"}
 
 
 def test_a_killed_case_process_is_a_failed_case_the_others_still_run_and_resume_reruns_it(
