@@ -7,6 +7,7 @@
     info NAME|PATH                                catalog and cache facts about one dataset
     rm NAME                                       delete a cache entry (archives and cache-owned data)
     synth PATH                                    write the synthetic Cityscapes-format dataset
+    sedna NAME|PATH --node NODE [--apply]         Sedna Dataset manifests for the dataset on a node
 
 Every command but ``synth`` takes ``--cache DIR`` (default ``$IANVS_LAB_DATA_CACHE`` or
 ``${XDG_CACHE_HOME:-~/.cache}/ianvs-lab/datasets``) and ``--catalog FILE`` (a user catalog).
@@ -47,7 +48,7 @@ def _byte_count(text: str) -> int:
 
 
 def add_dataset_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dataset = commands.add_parser("dataset", help="dataset tools: pull, list, verify, index, info, rm, synth")
+    dataset = commands.add_parser("dataset", help="dataset tools: pull, list, verify, index, info, rm, synth, sedna")
     actions = dataset.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -131,6 +132,26 @@ def add_dataset_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     rm = actions.add_parser("rm", parents=[common], help="delete a cache entry (archives and cache-owned data)")
     rm.add_argument("names", nargs="+", metavar="NAME")
 
+    sedna = actions.add_parser(
+        "sedna",
+        parents=[common],
+        help="Sedna Dataset manifests (sedna.io/v1alpha1) for a dataset present on a node; --apply creates them",
+    )
+    sedna.add_argument("target", metavar="NAME|PATH", help="cache entry or dataset folder (with index files)")
+    sedna.add_argument("--node", required=True, help="the Kubernetes node that holds the dataset (spec.nodeName)")
+    sedna.add_argument(
+        "--node-path",
+        metavar="DIR",
+        help="the dataset folder on that node (default: the same path as here, as in the kind lab)",
+    )
+    sedna.add_argument("--name", help="Dataset name prefix (default: the dataset's name); -train/-test are added")
+    sedna.add_argument("--namespace", default="default", help="namespace of the Dataset objects (default: default)")
+    sedna.add_argument("--split", choices=("train", "test"), action="append", help="only this split (repeatable)")
+    sedna.add_argument("--out", type=Path, metavar="FILE", help="write the manifests here (default: print them)")
+    sedna.add_argument("--apply", action="store_true", help="create or replace them in the cluster")
+    sedna.add_argument("--kubeconfig", type=Path, metavar="FILE", help="for --apply (default: $KUBECONFIG)")
+    sedna.add_argument("--context", metavar="NAME", help="kubeconfig context for --apply")
+
     synth = actions.add_parser("synth", help="write a small synthetic Cityscapes-format dataset with index files")
     synth.add_argument("path", type=Path, help="folder to create")
     synth.add_argument("--seed", type=int, default=0)
@@ -149,6 +170,7 @@ def run_dataset_command(args: argparse.Namespace) -> int:
         "index": _index,
         "info": _info,
         "rm": _rm,
+        "sedna": _sedna,
     }
     handler = handlers.get(args.dataset_command)
     return handler(args) if handler else EXIT_BAD_INPUT
@@ -387,4 +409,46 @@ def _rm(args: argparse.Namespace) -> int:
         log.info("removed %s from %s", name, cache.root)
         for copy in outside:
             log.info("left in place (outside the cache; delete it yourself if unused): %s", copy)
+    return EXIT_OK
+
+
+def _dataset_folder(cache: DataCache, target: str) -> Path:
+    """A cache entry's data folder, or the folder ``target`` names."""
+    entry = cache.load(target)
+    if entry is not None:
+        for copy in [str(cache.data_dir(entry.name)), *entry.copies]:
+            if Path(copy).is_dir():
+                return Path(copy)
+        raise DatasetError(f"cache entry {target!r} has no data folder left; pull it again")
+    path = Path(target)
+    if not path.is_dir():
+        raise DatasetError(f"{target!r}: not a cache entry in {cache.root} or a dataset folder")
+    return path
+
+
+def _sedna(args: argparse.Namespace) -> int:
+    from pathlib import PurePosixPath
+
+    import yaml
+
+    from controller.datasets.sedna import SPLITS, apply_manifests, dataset_manifests
+
+    documents = dataset_manifests(
+        _dataset_folder(_cache(args), args.target),
+        node=args.node,
+        node_folder=PurePosixPath(args.node_path) if args.node_path else None,
+        name=args.name,
+        namespace=args.namespace,
+        splits=args.split or SPLITS,
+    )
+    text = yaml.safe_dump_all(documents, sort_keys=False)
+    if args.out:
+        from controller import fsio
+
+        fsio.write_text(args.out, text)
+        log.info("wrote %d Dataset manifest%s to %s", len(documents), "s"[: len(documents) != 1], args.out)
+    if args.apply:
+        apply_manifests(documents, args.kubeconfig, args.context)
+    elif not args.out:
+        print(text, end="")
     return EXIT_OK
