@@ -27,7 +27,7 @@ def _options(role: str) -> dict[str, dict[str, Any]]:
 
 
 def test_the_roles_are_found() -> None:
-    assert ROLES == ["docker", "host_check", "kind", "kind_cluster", "simulation_controller"]
+    assert ROLES == ["docker", "host_check", "kind", "kind_cluster", "kube_node", "simulation_controller"]
 
 
 @pytest.mark.parametrize("role", ROLES)

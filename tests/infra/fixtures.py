@@ -75,6 +75,21 @@ LABHOST_RUN_FLAGS: tuple[str, ...] = (
     "/tmp",
 )
 
+# What a lab host that is to be a Kubernetes node needs on top (docs/lab.md, the reference's kubelet recipe):
+# writable /proc/sys for the kubelet's and the node role's sysctls, /dev/kmsg for the kubelet's OOM watcher, and
+# containerd's and the kubelet's state on volumes (overlayfs snapshots cannot sit on the container's overlayfs).
+# The anonymous volumes go with `docker rm -v`.
+KUBE_NODE_RUN_FLAGS: tuple[str, ...] = (
+    "--security-opt",
+    "systempaths=unconfined",
+    "--device",
+    "/dev/kmsg",
+    "-v",
+    "/var/lib/containerd",
+    "-v",
+    "/var/lib/kubelet",
+)
+
 
 class InfraError(RuntimeError):
     """An infrastructure script failed; the message carries its exit code and last output lines."""
@@ -413,8 +428,9 @@ class LabHostFactory:
     network: str | None = None
     containers: list[str] = field(default_factory=list)
 
-    def __call__(self, n: int, apt_repo: Path | None = None) -> list[LabHost]:
-        """Boot n hosts; with ``apt_repo`` (from ``local_apt_repo``) apt installs from that folder only."""
+    def __call__(self, n: int, apt_repo: Path | None = None, kube_node: bool = False) -> list[LabHost]:
+        """Boot n hosts; with ``apt_repo`` (from ``local_apt_repo``) apt installs from that folder only; with
+        ``kube_node`` they can become Kubernetes nodes (``KUBE_NODE_RUN_FLAGS``)."""
         if n < 1:
             raise ValueError(f"labhosts(n): n must be >= 1, got {n}")
         if self.network is None:
@@ -422,14 +438,14 @@ class LabHostFactory:
             # --internal: the hosts reach each other (and the host reaches them), but nothing outside.
             docker("network", "create", "--internal", "--label", f"{TEST_LABEL}=1", self.network)
         first = len(self.containers) + 1
-        hosts = [self._start(index, apt_repo) for index in range(first, first + n)]
+        hosts = [self._start(index, apt_repo, kube_node) for index in range(first, first + n)]
         for host in hosts:
             _wait_for_systemd(host)
             if apt_repo is not None:
                 _use_only_the_local_apt_repo(host)
         return hosts
 
-    def _start(self, index: int, apt_repo: Path | None) -> LabHost:
+    def _start(self, index: int, apt_repo: Path | None, kube_node: bool) -> LabHost:
         assert self.network is not None
         hostname = f"labhost-{index}"
         name = f"{self.network}-{hostname}"
@@ -448,6 +464,7 @@ class LabHostFactory:
             "--label",
             f"{TEST_LABEL}=1",
             *LABHOST_RUN_FLAGS,
+            *(KUBE_NODE_RUN_FLAGS if kube_node else ()),
             *mounts,
             self.images.labhost,
         )
@@ -517,6 +534,34 @@ def kind_node_image(pytestconfig: pytest.Config, base_images: BaseImages, kind_b
         pytest.fail(f"the kind node image could not be built: {err}", pytrace=False)
     proc = subprocess.run([str(SCRIPTS / "kind-node-image"), "--print"], capture_output=True, text=True, check=True)
     return proc.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def kube_binaries(pytestconfig: pytest.Config) -> Path:
+    """The folder with kubeadm, kubelet and kubectl that ``scripts/testenv build`` makes from the Go module proxy
+    (cached per user): what the kube_node role copies to a lab without internet."""
+    _skip_if_opted_out()
+    args = [str(SCRIPTS / "testenv"), "build", "kubeadm", "kubelet", "kubectl"]
+    try:
+        run_script(pytestconfig, args, TESTENV_UP_TIMEOUT_S, "kubeadm, kubelet and kubectl builds")
+    except InfraError as err:
+        pytest.fail(f"kubeadm, kubelet or kubectl could not be built: {err}", pytrace=False)
+    versions = read_key_values(SCRIPTS / "testenv.versions")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "ianvs-lab" / "testenv" / "bin" / versions["K8S_VERSION"]
+
+
+@pytest.fixture(scope="session")
+def kube_images_tar(kind_node_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The component images (kube-apiserver ... pause) as one ``docker save`` tarball: the one the offline node
+    image carries, which is also what an air-gapped multi-host lab imports."""
+    folder = tmp_path_factory.mktemp("kube-images")
+    container = docker("create", kind_node_image).stdout.strip()
+    try:
+        docker("cp", f"{container}:/kind/images/components.tar", str(folder), timeout_s=300)
+    finally:
+        docker("rm", "-f", container, check=False)
+    return folder / "components.tar"
 
 
 # --------------------------------------------------------------------------------------------- the test node
