@@ -14,12 +14,17 @@ from typing import Any
 
 import pytest
 import testinfra
+import yaml
 from infra.fixtures import LabHost
 from testinfra.host import Host
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name("ansible-playbook"))
 TASK_HEADER = re.compile(r"^TASK \[(?:[\w.]+ : )?(?P<name>.*)\] \**$", re.MULTILINE)
+KUBE_NODE_PACKAGES: tuple[str, ...] = tuple(
+    yaml.safe_load((REPO / "roles" / "kube_node" / "defaults" / "main.yml").read_text())["kube_node_packages"]
+)
+"""What the kube_node role installs: the packages a lab host's local apt mirror must hold."""
 RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
     r"\s+failed=(?P<failed>\d+)",
@@ -55,10 +60,21 @@ def host_state(labhost: LabHost, user: str = "root") -> Host:
     return testinfra.get_host(f"docker://{user}@{labhost.name}")
 
 
-def write_inventory(path: Path, groups: dict[str, list[LabHost]], variables: dict[str, Any] | None = None) -> Path:
-    """A YAML inventory reaching lab hosts through `docker exec` (community.docker.docker) as the `lab` user."""
+def write_inventory(
+    path: Path,
+    groups: dict[str, list[LabHost]],
+    variables: dict[str, Any] | None = None,
+    host_variables: Callable[[LabHost], dict[str, Any]] | None = None,
+) -> Path:
+    """A YAML inventory reaching lab hosts through `docker exec` (community.docker.docker) as the `lab` user;
+    ``host_variables(host)`` adds variables of one host."""
     children = {
-        group: {"hosts": {h.hostname: {"ansible_host": h.name} for h in hosts}} for group, hosts in groups.items()
+        group: {
+            "hosts": {
+                h.hostname: {"ansible_host": h.name, **(host_variables(h) if host_variables else {})} for h in hosts
+            }
+        }
+        for group, hosts in groups.items()
     }
     inventory = {
         "lab": {
@@ -75,6 +91,32 @@ def write_inventory(path: Path, groups: dict[str, list[LabHost]], variables: dic
     return path
 
 
+def run_play(
+    playbook: str,
+    inventory: Path,
+    workdir: Path,
+    extra_vars: dict[str, Any] | None = None,
+    timeout_s: float = 900,
+    check: bool = False,
+) -> PlayResult:
+    """ansible-playbook from the repository root, its Ansible home and temporary files under ``workdir``."""
+    args = [ANSIBLE_PLAYBOOK, playbook, "-i", str(inventory)]
+    if check:
+        args.append("--check")
+    if extra_vars:
+        args += ["-e", json.dumps(extra_vars)]
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_HOME": str(workdir / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, env=env)
+    return PlayResult(proc.returncode, proc.stdout + proc.stderr)
+
+
 @pytest.fixture
 def play(tmp_path: Path) -> Callable[..., PlayResult]:
     """``play("playbooks/docker.yml", inventory, extra_vars={...})`` runs ansible-playbook from the repository root;
@@ -87,20 +129,6 @@ def play(tmp_path: Path) -> Callable[..., PlayResult]:
         timeout_s: float = 900,
         check: bool = False,
     ) -> PlayResult:
-        args = [ANSIBLE_PLAYBOOK, playbook, "-i", str(inventory)]
-        if check:
-            args.append("--check")
-        if extra_vars:
-            args += ["-e", json.dumps(extra_vars)]
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
-            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-        }
-        proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, env=env)
-        return PlayResult(proc.returncode, proc.stdout + proc.stderr)
+        return run_play(playbook, inventory, tmp_path, extra_vars, timeout_s, check)
 
     return run

@@ -12,19 +12,9 @@ from typing import Any
 import pytest
 from infra.fixtures import LabHost
 
-from .conftest import PlayResult, host_state, write_inventory
+from .conftest import KUBE_NODE_PACKAGES, PlayResult, host_state, write_inventory
 
 PLAYBOOK = "playbooks/kube_node.yml"
-PACKAGES = (
-    "containerd",
-    "runc",
-    "containernetworking-plugins",
-    "iptables",
-    "conntrack",
-    "ethtool",
-    "socat",
-    "iproute2",
-)
 VERSION = "v1.34.12"
 
 
@@ -54,7 +44,7 @@ def _nothing_installed(host: LabHost) -> bool:
 
 @pytest.fixture
 def node_host(labhosts: Callable[..., list[LabHost]], local_apt_repo: Callable[..., Path]) -> LabHost:
-    (host,) = labhosts(1, apt_repo=local_apt_repo(*PACKAGES), kube_node=True)
+    (host,) = labhosts(1, apt_repo=local_apt_repo(*KUBE_NODE_PACKAGES), kube_node=True)
     return host
 
 

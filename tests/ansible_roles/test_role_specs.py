@@ -27,7 +27,17 @@ def _options(role: str) -> dict[str, dict[str, Any]]:
 
 
 def test_the_roles_are_found() -> None:
-    assert ROLES == ["docker", "host_check", "kind", "kind_cluster", "kube_node", "simulation_controller"]
+    assert ROLES == [
+        "docker",
+        "host_check",
+        "kind",
+        "kind_cluster",
+        "kube_control_plane",
+        "kube_join",
+        "kube_node",
+        "kube_reset",
+        "simulation_controller",
+    ]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -94,9 +104,16 @@ def _list_tasks(tmp_path: Path, *args: str) -> str:
 
 @pytest.mark.parametrize(
     ("tag", "stage_prefix"),
-    [("host_check", "Host check |"), ("docker", "Docker |"), ("kind", "Kind |"), ("kind_cluster", "Kind cluster |")],
+    [
+        ("host_check", "Host check |"),
+        ("docker", "Docker |"),
+        ("kind", "Kind |"),
+        ("kube_cluster", "Kube node |"),
+        ("kind_cluster", "Kind cluster |"),
+    ],
 )
 def test_each_stage_of_site_yml_is_picked_by_its_tag(tmp_path: Path, tag: str, stage_prefix: str) -> None:
     listed = _list_tasks(tmp_path, "--tags", tag)
-    stages = {prefix for prefix in ("Host check |", "Docker |", "Kind |", "Kind cluster |") if prefix in listed}
+    prefixes = ("Host check |", "Docker |", "Kind |", "Kube node |", "Kind cluster |")
+    stages = {prefix for prefix in prefixes if prefix in listed}
     assert stages == {stage_prefix}

@@ -427,6 +427,7 @@ class LabHostFactory:
     test_name: str
     network: str | None = None
     containers: list[str] = field(default_factory=list)
+    forward_rule: list[str] | None = None
 
     def __call__(self, n: int, apt_repo: Path | None = None, kube_node: bool = False) -> list[LabHost]:
         """Boot n hosts; with ``apt_repo`` (from ``local_apt_repo``) apt installs from that folder only; with
@@ -437,6 +438,8 @@ class LabHostFactory:
             self.network = unique_name("ianvs-lab", self.test_name, max_len=40)
             # --internal: the hosts reach each other (and the host reaches them), but nothing outside.
             docker("network", "create", "--internal", "--label", f"{TEST_LABEL}=1", self.network)
+        if kube_node and self.forward_rule is None:
+            self._forward_routed_traffic()
         first = len(self.containers) + 1
         hosts = [self._start(index, apt_repo, kube_node) for index in range(first, first + n)]
         for host in hosts:
@@ -474,11 +477,33 @@ class LabHostFactory:
         ).stdout.strip()
         return LabHost(name=name, hostname=hostname, ip=ip, network=self.network)
 
+    def _forward_routed_traffic(self) -> None:
+        """Let the network's bridge carry packets between its hosts whatever their addresses. Docker drops what an
+        --internal network's hosts send to addresses outside its subnet (its isolation rules in the machine's
+        FORWARD chain); Kubernetes nodes route Pod addresses to each other, as they would across a lab's switch.
+        Nothing leaves the bridge: the rule matches traffic in and out of the same bridge only."""
+        assert self.network is not None
+        bridge = "br-" + docker("network", "inspect", "--format", "{{.Id}}", self.network).stdout.strip()[:12]
+        self.forward_rule = ["DOCKER-USER", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+        _iptables("-I", *self.forward_rule)
+
     def cleanup(self) -> None:
         if self.containers:
             docker("rm", "-f", "-v", *self.containers, check=False, timeout_s=120)
+        if self.forward_rule is not None:
+            _iptables("-D", *self.forward_rule, check=False)
         if self.network:
             docker("network", "rm", self.network, check=False)
+
+
+def _iptables(*args: str, check: bool = True) -> None:
+    """The machine's iptables (through non-interactive sudo when not root)."""
+    command = ["iptables", "-w", *args]
+    if os.geteuid() != 0:
+        command = ["sudo", "-n", *command]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise InfraError(f"`{' '.join(command)}` exited {proc.returncode}: {proc.stderr.strip()}")
 
 
 @pytest.fixture

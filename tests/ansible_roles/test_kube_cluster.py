@@ -1,0 +1,203 @@
+"""A multi-host lab from an inventory: three lab-host containers on a private network (one cloud, two edge) become
+one Kubernetes cluster through playbooks/kube_cluster.yml (kube_node, kube_control_plane, kube_join), and
+playbooks/teardown.yml (kube_reset) takes it down again. One cluster for the module; the tests run in order."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra.fixtures import BaseImages, LabHost, LabHostFactory
+
+from .conftest import KUBE_NODE_PACKAGES, PlayResult, host_state, run_play, write_inventory
+
+
+@dataclass
+class Lab:
+    cloud: LabHost
+    edges: list[LabHost]
+    inventory: Path
+    kubeconfig: Path
+    workdir: Path
+    built: PlayResult
+
+    @property
+    def hosts(self) -> list[LabHost]:
+        return [self.cloud, *self.edges]
+
+    def play(self, playbook: str) -> PlayResult:
+        return run_play(playbook, self.inventory, self.workdir, timeout_s=1200)
+
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(config_file=str(self.kubeconfig))
+        try:
+            return {
+                node.metadata.name: api.sanitize_for_serialization(node)
+                for node in client.CoreV1Api(api).list_node().items
+            }
+        finally:
+            api.close()
+
+
+def cgroup_root(host: LabHost) -> str:
+    # the lab hosts share the machine's cgroup tree (--cgroupns=host): each kubelet needs a root of its own
+    return f"/{host.name}"
+
+
+def remove_cgroup_roots(hosts: list[LabHost]) -> None:
+    """What a failed test may leave in the machine's cgroup tree: the kubelets' roots, processes killed first."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        for host in hosts:
+            root = hierarchy / cgroup_root(host).lstrip("/")
+            if not root.is_dir() or root.is_symlink():
+                continue
+            for procs in root.rglob("cgroup.procs"):
+                for pid in procs.read_text().split():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(int(pid), signal.SIGKILL)
+            for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            with contextlib.suppress(OSError):
+                root.rmdir()
+
+
+@pytest.fixture(scope="module")
+def lab(
+    base_images: BaseImages,
+    local_apt_repo: Any,
+    kube_binaries: Path,
+    kube_images_tar: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Lab]:
+    workdir = tmp_path_factory.mktemp("kube-cluster")
+    factory = LabHostFactory(images=base_images, test_name="kube-cluster")
+    hosts: list[LabHost] = []
+    try:
+        hosts = factory(3, apt_repo=local_apt_repo(*KUBE_NODE_PACKAGES), kube_node=True)
+        cloud, edges = hosts[0], hosts[1:]
+        kubeconfig = workdir / "lab" / "kubeconfig"
+        variables = {
+            "lab_kube_cluster": True,
+            "kube_node_binaries_src": str(kube_binaries),
+            "kube_node_images_src": str(kube_images_tar),
+            # containers standing in for machines: no CAP_SYS_RESOURCE, the machine's cgroup tree, its swap
+            "kube_node_restrict_oom_score_adj": True,
+            "kube_node_cgroup_driver": "cgroupfs",
+            "kube_node_fail_swap_on": False,
+            "kube_control_plane_cgroup_driver": "cgroupfs",
+            "kube_control_plane_fail_swap_on": False,
+            "kube_control_plane_ignore_preflight_errors": ["SystemVerification", "Swap"],
+            # Docker's resolver answers on 127.0.0.11 only, which CoreDNS would see as a loop; the private network
+            # has no resolver to forward to, so names outside the cluster go to the control plane (and fail fast)
+            "kube_control_plane_dns_upstream": cloud.ip,
+            "kube_control_plane_kubeconfig_dest": str(kubeconfig),
+            "kube_join_kubeconfig": str(kubeconfig),
+            "kube_reset_kubeconfig": str(kubeconfig),
+        }
+        inventory = write_inventory(
+            workdir / "hosts.json",
+            {"cloud": [cloud], "edge": edges},
+            variables,
+            host_variables=lambda host: {"kube_node_cgroup_root": cgroup_root(host)},
+        )
+        built = run_play("playbooks/kube_cluster.yml", inventory, workdir, timeout_s=1800)
+        yield Lab(cloud, edges, inventory, kubeconfig, workdir, built)
+        if hosts:
+            run_play("playbooks/teardown.yml", inventory, workdir, timeout_s=600)
+    finally:
+        factory.cleanup()
+        remove_cgroup_roots(hosts)
+
+
+def test_the_playbook_makes_one_cluster_of_every_host(lab: Lab) -> None:
+    assert lab.built.returncode == 0, lab.built.output
+    assert sorted(lab.nodes()) == sorted(host.hostname for host in lab.hosts)
+
+
+def test_every_node_is_ready(lab: Lab) -> None:
+    ready = {
+        name: any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+        for name, node in lab.nodes().items()
+    }
+    assert ready == {host.hostname: True for host in lab.hosts}
+
+
+def test_nodes_are_labelled_cloud_or_edge(lab: Lab) -> None:
+    labels = {name: node["metadata"]["labels"] for name, node in lab.nodes().items()}
+    assert labels[lab.cloud.hostname]["ianvs-lab/role"] == "cloud"
+    assert "node-role.kubernetes.io/edge" not in labels[lab.cloud.hostname]
+    for edge in lab.edges:
+        assert labels[edge.hostname]["ianvs-lab/role"] == "edge"
+        assert labels[edge.hostname]["node-role.kubernetes.io/edge"] == ""
+
+
+def test_the_kubeconfig_on_the_controller_is_private(lab: Lab) -> None:
+    assert lab.kubeconfig.stat().st_mode & 0o777 == 0o600
+
+
+def test_no_join_token_reaches_the_output(lab: Lab) -> None:
+    tokens = host_state(lab.cloud).check_output(
+        "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf -o jsonpath='{.token}{\"\\n\"}'"
+    )
+    secrets = [line.split(".")[1] for line in tokens.splitlines() if "." in line]
+    assert secrets, "no bootstrap token found to look for"
+    assert not [secret for secret in secrets if secret in lab.built.output]
+
+
+def _dns_query(name: str) -> bytes:
+    header = struct.pack(">HHHHHH", random.randrange(1 << 16), 0x0100, 1, 0, 0, 0)
+    question = b"".join(bytes([len(part)]) + part.encode() for part in name.split(".")) + b"\0"
+    return header + question + struct.pack(">HH", 1, 1)
+
+
+def test_an_edge_host_resolves_a_cluster_name_through_the_dns_service(lab: Lab) -> None:
+    """A query from an edge host to the DNS Service's address crosses kube-proxy's rules and the Pod network to
+    a CoreDNS Pod, wherever it runs."""
+    query = _dns_query("kubernetes.default.svc.cluster.local").hex()
+    script = (
+        "import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(5);"
+        f"s.sendto(bytes.fromhex('{query}'),('10.96.0.10',53));"
+        "print(s.recvfrom(512)[0].hex())"
+    )
+    answer = bytes.fromhex(lab.edges[0].exec("python3", "-c", script, timeout_s=30).stdout.strip())
+    assert struct.unpack(">H", answer[6:8])[0] >= 1, "no answer record"
+    assert socket.inet_aton("10.96.0.1") in answer  # the kubernetes Service's address
+
+
+def test_a_second_run_changes_nothing(lab: Lab) -> None:
+    again = lab.play("playbooks/kube_cluster.yml")
+    assert again.returncode == 0, again.output
+    assert {host: stats["changed"] for host, stats in again.recap().items()} == {
+        host.hostname: 0 for host in lab.hosts
+    }, again.output
+
+
+def test_teardown_leaves_the_hosts_clean_and_a_second_teardown_is_a_no_op(lab: Lab) -> None:
+    down = lab.play("playbooks/teardown.yml")
+    assert down.returncode == 0, down.output
+    for host in lab.hosts:
+        state = host_state(host)
+        assert not state.service("kubelet").is_running
+        assert state.check_output("ctr --namespace k8s.io tasks list --quiet") == ""
+        for path in ("/etc/kubernetes", "/var/lib/etcd", "/etc/cni/net.d", "/var/lib/kubelet/pki"):
+            assert not state.file(path).exists, f"{host.hostname}: {path} left"
+        assert "10.244." not in state.check_output("ip -4 route")
+        assert not list(Path("/sys/fs/cgroup").glob(f"*{cgroup_root(host)}")), f"{host.hostname}: cgroups left"
+    assert not lab.kubeconfig.exists()
+    again = lab.play("playbooks/teardown.yml")
+    assert again.returncode == 0, again.output
+    assert {host: stats["changed"] for host, stats in again.recap().items()} == {
+        host.hostname: 0 for host in lab.hosts
+    }, again.output
