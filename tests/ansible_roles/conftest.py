@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -54,6 +55,14 @@ class PlayResult:
         return "not run"
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def host_state(labhost: LabHost, user: str = "root") -> Host:
     """pytest-testinfra's view of a lab host (its docker backend: `docker exec` as ``user``), to assert what a role
     left behind with ``host.package``, ``host.service``, ``host.file``, ``host.socket``, ``host.user``."""
@@ -98,11 +107,14 @@ def run_play(
     extra_vars: dict[str, Any] | None = None,
     timeout_s: float = 900,
     check: bool = False,
+    limit: str | None = None,
 ) -> PlayResult:
     """ansible-playbook from the repository root, its Ansible home and temporary files under ``workdir``."""
     args = [ANSIBLE_PLAYBOOK, playbook, "-i", str(inventory)]
     if check:
         args.append("--check")
+    if limit:
+        args += ["--limit", limit]
     if extra_vars:
         args += ["-e", json.dumps(extra_vars)]
     env = {

@@ -391,7 +391,7 @@ class LabHost:
         return docker(*args, timeout_s=timeout_s, check=check, stdin=stdin)
 
 
-def _wait_for_systemd(host: LabHost) -> None:
+def wait_for_systemd(host: LabHost) -> None:
     """Wait until systemd reports the boot finished ("running"; "degraded" still counts as booted, with a warning)."""
     deadline = time.monotonic() + LABHOST_BOOT_TIMEOUT_S
     state = ""
@@ -443,7 +443,7 @@ class LabHostFactory:
         first = len(self.containers) + 1
         hosts = [self._start(index, apt_repo, kube_node) for index in range(first, first + n)]
         for host in hosts:
-            _wait_for_systemd(host)
+            wait_for_systemd(host)
             if apt_repo is not None:
                 _use_only_the_local_apt_repo(host)
         return hosts
