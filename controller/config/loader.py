@@ -128,7 +128,7 @@ def load_job(path: str | Path) -> JobConfig:
 
 
 def _simulation(doc: YamlDocument, job: BenchmarkingJob, base: Path) -> BenchmarkingJob:
-    """The lab's system config: Ianvs's KubeEdge/Sedna versions warned about (once), ``kubeconfig`` made absolute."""
+    """The lab's system config: Ianvs's KubeEdge/Sedna versions warned about (once), ``kubeconfig`` and ``inventory`` made absolute."""
     sim = job.simulation
     if sim is None:
         return job
@@ -145,10 +145,14 @@ def _simulation(doc: YamlDocument, job: BenchmarkingJob, base: Path) -> Benchmar
             " and ".join(format_keypath(keypath + (key,)) for key in ignored),
             labels,
         )
-    if sim.kubeconfig is None:
+    paths = {
+        key: _resolve(doc, keypath + (key,), str(value), base, must_exist=key == "inventory")
+        for key in ("kubeconfig", "inventory")
+        if (value := getattr(sim, key)) is not None
+    }
+    if not paths:
         return job
-    kubeconfig = _resolve(doc, keypath + ("kubeconfig",), str(sim.kubeconfig), base)
-    return job.model_copy(update={"simulation": sim.model_copy(update={"kubeconfig": kubeconfig})})
+    return job.model_copy(update={"simulation": sim.model_copy(update=paths)})
 
 
 def load_testenv(path: Path) -> ResolvedTestEnv:

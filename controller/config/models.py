@@ -133,6 +133,10 @@ class SimulationConfig(Section):
     kubeconfig: Path | None = None
     """use this existing cluster instead of building one (node counts ignored); absolute after `load_job`, which
     resolves it relative to the job file"""
+    inventory: Path | None = None
+    """a multi-host lab: this Ansible inventory's ``cloud`` and ``edge`` machines joined into one Kubernetes cluster
+    (playbooks/kube_cluster.yml) instead of a kind cluster on this host; the node counts are the inventory's groups;
+    absolute after `load_job`, which resolves it relative to the job file"""
     namespace: str = "ianvs-lab"
     """where the SimulationJobs, the job controller and the case Pods live"""
     timeout: int = Field(default=600, gt=0, strict=True)
@@ -185,6 +189,24 @@ class SimulationConfig(Section):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"expected the path of a kubeconfig file, got {_describe(value)}")
         return value
+
+    @field_validator("inventory", mode="before")
+    @classmethod
+    def _inventory(cls, value: Any) -> Any:
+        if value is None or isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"expected the path of an Ansible inventory file or folder, got {_describe(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> SimulationConfig:
+        if self.kubeconfig is not None and self.inventory is not None:
+            raise ValueError(
+                "kubeconfig (an existing cluster) and inventory (a lab built on those machines) exclude each other: "
+                "keep one"
+            )
+        return self
 
     @field_validator("unprivileged", mode="before")
     @classmethod

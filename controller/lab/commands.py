@@ -1,6 +1,7 @@
 """`controller lab ...`: the Simulation System Administrator's commands (argument parsing stays import-cheap).
 
-lab up JOB.yaml / down JOB.yaml / status JOB.yaml    the single-host kind lab of the job's simulation: section
+lab up JOB.yaml / down JOB.yaml / status JOB.yaml    the lab of the job's simulation: section (kind on this host,
+                                                     or the machines of its inventory: joined by kubeadm)
 lab node-image [--force]                             build the kind node image offline (scripts/kind-node-image)
 lab check [-i INVENTORY] [-e VAR=VALUE|@FILE ...]    host checks on every lab host; a table; exit 1 if one fails
 lab up    [-i INVENTORY] [-e ...] [--limit HOSTS]    build the lab: ansible-playbook site.yml, via ansible-runner
@@ -51,7 +52,7 @@ def add_lab_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "job",
         nargs="?",
         type=Path,
-        help="a benchmarkingjob.yaml with a simulation: section: its single-host kind lab (else the inventory's)",
+        help="a benchmarkingjob.yaml with a simulation: section: its lab (kind, or its inventory's machines)",
     )
     actions.add_parser("check", parents=[common], help="run the host checks and print a table of the results")
     up = actions.add_parser(
@@ -123,6 +124,8 @@ def _kind_lab_command(args: argparse.Namespace) -> int:
     config = load_job(args.job)
     if config.job.simulation is None:
         raise ConfigError("no simulation: section: this job has no lab (add one, see examples/)", file=config.file)
+    if config.job.simulation.inventory is not None:
+        return _multi_host_lab_command(args, config.job.simulation)
     if config.job.simulation.kubeconfig is not None and args.lab_command != "status":
         raise ConfigError(
             f"simulation.kubeconfig names an existing cluster ({config.job.simulation.kubeconfig}): "
@@ -150,6 +153,23 @@ def _kind_lab_command(args: argparse.Namespace) -> int:
     lab = replace(planned, images=(image,), controller_image=image)
     kind_lab.up(lab, privileged=privileged, extravars=extravars)
     print(lab.kubeconfig)
+    return EXIT_OK
+
+
+def _multi_host_lab_command(args: argparse.Namespace, simulation: Any) -> int:
+    from controller.lab import kube_lab
+
+    extravars = parse_extra_vars(args.extra_vars)
+    if args.lab_command == "down":
+        kube_lab.down(kube_lab.KubeLab(simulation), extravars)
+        return EXIT_OK
+    if args.lab_command == "status":
+        table, is_up = kube_lab.status(kube_lab.KubeLab(simulation))
+        print(table)
+        return EXIT_OK if is_up else EXIT_CASE_FAILED
+    from controller.runtime.lab import controller_image
+
+    print(kube_lab.up(kube_lab.KubeLab(simulation, controller_image=controller_image()), extravars))
     return EXIT_OK
 
 

@@ -89,13 +89,7 @@ class KindLab:
         return self.state_dir / "kubeconfig"
 
     def case_node_selector(self) -> dict[str, str]:
-        placement = self.simulation.case_placement
-        if placement == "edge" and self.simulation.edge_number == 0:
-            raise ConfigError(
-                "simulation.case_placement is edge, but simulation.edge_number is 0: add edge nodes, "
-                "or set case_placement: cloud (or any)"
-            )
-        return {} if placement == "any" else {ROLE_LABEL: placement}
+        return case_node_selector(self.simulation)
 
     def cluster_vars(self, state: str, unprivileged: bool = False) -> dict[str, Any]:
         sim = self.simulation
@@ -116,22 +110,13 @@ class KindLab:
         }
 
     def controller_vars(self) -> dict[str, Any]:
-        return {
-            "simulation_controller_state": "present",
-            "simulation_controller_kubeconfig": str(self.kubeconfig),
-            "simulation_controller_namespace": self.simulation.namespace,
-            "simulation_controller_image": self.controller_image,
-            # the images were loaded into the nodes; nothing can be pulled
-            "simulation_controller_image_pull_policy": "Never",
-            "simulation_controller_workspace": self.workspace,
-            "simulation_controller_host_paths": sorted(set(self.host_paths)),
-            # the controller on the cloud side, the cases where the system config places them
-            "simulation_controller_node_selector": {ROLE_LABEL: "cloud"},
-            "simulation_controller_case_node_selector": self.case_node_selector(),
-            # the first cloud node is the control plane, which kubeadm taints; the controller (and cases placed on
-            # the cloud) may run there
-            "simulation_controller_tolerations": [CONTROL_PLANE_TOLERATION],
-        }
+        return job_controller_vars(
+            self.simulation,
+            kubeconfig=self.kubeconfig,
+            image=self.controller_image,
+            workspace=self.workspace,
+            host_paths=self.host_paths,
+        )
 
     def host_check_vars(self) -> dict[str, Any]:
         return {
@@ -142,6 +127,40 @@ class KindLab:
             else "ianvs-lab/base:bookworm",
             "host_check_unprivileged_ok": self.simulation.unprivileged is not False,
         }
+
+
+def case_node_selector(simulation: SimulationConfig) -> dict[str, str]:
+    """Where case Pods go: the nodes of the system config's ``case_placement`` (ConfigError when a kind lab would
+    have none)."""
+    placement = simulation.case_placement
+    if placement == "edge" and simulation.edge_number == 0 and simulation.inventory is None:
+        raise ConfigError(
+            "simulation.case_placement is edge, but simulation.edge_number is 0: add edge nodes, "
+            "or set case_placement: cloud (or any)"
+        )
+    return {} if placement == "any" else {ROLE_LABEL: placement}
+
+
+def job_controller_vars(
+    simulation: SimulationConfig, *, kubeconfig: Path, image: str, workspace: str, host_paths: Sequence[str]
+) -> dict[str, Any]:
+    """roles/simulation_controller's variables for a lab the controller built: its images were loaded into the
+    nodes, the controller on the cloud side, the cases where the system config places them."""
+    return {
+        "simulation_controller_state": "present",
+        "simulation_controller_kubeconfig": str(kubeconfig),
+        "simulation_controller_namespace": simulation.namespace,
+        "simulation_controller_image": image,
+        # the images were loaded into the nodes; nothing can be pulled
+        "simulation_controller_image_pull_policy": "Never",
+        "simulation_controller_workspace": workspace,
+        "simulation_controller_host_paths": sorted(set(host_paths)),
+        "simulation_controller_node_selector": {ROLE_LABEL: "cloud"},
+        "simulation_controller_case_node_selector": case_node_selector(simulation),
+        # the first cloud node is the control plane, which kubeadm taints; the controller (and cases placed on the
+        # cloud) may run there
+        "simulation_controller_tolerations": [CONTROL_PLANE_TOLERATION],
+    }
 
 
 def check_host(lab: KindLab, extravars: dict[str, Any] | None = None) -> bool:
@@ -193,20 +212,20 @@ def up(lab: KindLab, *, privileged: bool | None = None, extravars: dict[str, Any
     )
     up_cluster(lab, unprivileged, extra)
     progress.info("lab %s: deploying the Simulation Job Controller (namespace %s)", lab.name, sim.namespace)
-    _play(SIMULATION_CONTROLLER, {**lab.controller_vars(), **extra}, f"lab {lab.name}")
+    play(SIMULATION_CONTROLLER, {**lab.controller_vars(), **extra}, f"lab {lab.name}")
     progress.info("lab %s is up; kubeconfig %s", lab.name, lab.kubeconfig)
     return lab.kubeconfig
 
 
 def up_cluster(lab: KindLab, unprivileged: bool, extravars: dict[str, Any] | None = None) -> PlaybookRun:
     """Only the kind cluster (roles/kind_cluster): created, or kept when it is the same; no checks, no controller."""
-    return _play(KIND_CLUSTER, {**lab.cluster_vars("present", unprivileged), **(extravars or {})}, f"lab {lab.name}")
+    return play(KIND_CLUSTER, {**lab.cluster_vars("present", unprivileged), **(extravars or {})}, f"lab {lab.name}")
 
 
 def down(lab: KindLab) -> PlaybookRun:
     """Delete the lab's cluster, network and state folder; a lab that is not there is a no-op."""
     progress.info("lab %s: removing it", lab.name)
-    return _play(KIND_CLUSTER, lab.cluster_vars("absent"), f"lab {lab.name}")
+    return play(KIND_CLUSTER, lab.cluster_vars("absent"), f"lab {lab.name}")
 
 
 def status(lab: KindLab) -> tuple[str, bool]:
@@ -233,12 +252,13 @@ def build_node_image(force: bool = False) -> int:
     return subprocess.run([str(NODE_IMAGE_SCRIPT), *(["--force"] if force else [])], check=False).returncode
 
 
-def _play(playbook: str, extravars: dict[str, Any], what: str) -> PlaybookRun:
-    run = run_playbook(playbook, SINGLE_HOST, extravars=extravars, on_task=_on_task)
+def play(playbook: str, extravars: dict[str, Any], what: str, inventory: Path = SINGLE_HOST) -> PlaybookRun:
+    """Run a lab playbook; LabError naming every failed host and task (unreachable hosts included)."""
+    run = run_playbook(playbook, inventory, extravars=extravars, on_task=_on_task)
     for host, stats in sorted(run.stats.items()):
         progress.info("%s: %s on %s: changed=%d failed=%d", what, playbook, host, stats["changed"], stats["failed"])
     if not run.ok:
-        reasons = "; ".join(f"{f.task}: {f.message}" for f in run.failures if not f.ignored)
+        reasons = "; ".join(f"{f.host}: {f.task}: {f.message}" for f in run.failures if not f.ignored)
         raise LabError(f"{what}: {playbook} failed: {reasons or run.error or run.status}")
     return run
 

@@ -17,6 +17,7 @@ from controller.plan import CaseSpec
 from controller.results import SPEC_FILE, CaseResult, write_json_atomic, write_result
 from controller.runtime.case import case_dir
 from controller.runtime.local import Progress, report_progress, reuse_finished
+from controller.simulation.case_data import CaseData
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class ClusterTarget:
     timeout_s: float = 3600.0
     cleanup: bool = False
     """delete the SimulationJobs and result ConfigMaps once their results are harvested"""
+    case_data: CaseData | None = None
+    """where case Pods get the files the cases read, when the nodes do not have the controller's folders"""
 
 
 def run_cases_in_cluster(
@@ -53,7 +56,7 @@ def run_cases_in_cluster(
         admin = JobAdministrator(api, target.namespace)
         roles = _NodeRoles(api)
         admin.install_crd()
-        admin.submit(pending, target.image, _algorithm_images(pending, target))
+        admin.submit(pending, target.image, _algorithm_images(pending, target), target.case_data)
         log.info(
             "submitted %d simulation job%s to namespace %s; waiting for results",
             len(pending),

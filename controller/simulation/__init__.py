@@ -9,6 +9,8 @@
 - ``job_controller``: the Simulation Job Controller (watch SimulationJobs, run a case or start its case Pod,
   write results).
 - ``case_pods``: the case Job and case Pod of a SimulationJob with an image, and how their state becomes an outcome.
+- ``case_data``: the files a case reads, served by the controller to nodes that lack them (a multi-host lab), and
+  fetched into a node's dataset cache by the case Pod.
 - ``case_runner``: what a case Pod runs (``controller simulation run-case``).
 - ``controller_image`` / ``algorithm_images``: the container images cases run in (offline builds).
 - ``commands``: the ``controller simulation ...`` command line.

@@ -16,6 +16,7 @@ from typing import Any
 
 from controller.bounds import UNBOUNDED, CaseBounds
 from controller.errors import ConfigError
+from controller.simulation.case_data import DEFAULT_DATA_CACHE
 from controller.simulation.manifests import (
     CASE_RUNNER_SERVICE_ACCOUNT,
     LABEL_CASE_ID,
@@ -61,6 +62,8 @@ class CasePodSettings:
     """activeDeadlineSeconds of a case Pod; 0: no limit"""
     resources: dict[str, Any] = field(default_factory=dict)
     """the case container's ``resources`` (requests/limits, e.g. ``{"limits": {"nvidia.com/gpu": 1}}``)"""
+    data_cache: str = DEFAULT_DATA_CACHE
+    """the node-local dataset cache (hostPath) a case Pod fills with its job's case data, when the job has some"""
 
     def __post_init__(self) -> None:
         if self.image_pull_policy not in PULL_POLICIES:
@@ -158,6 +161,7 @@ def case_job(job: SimulationJob, settings: CasePodSettings) -> dict[str, Any]:
         image_pull_policy=settings.image_pull_policy,
         deadline_s=settings.deadline_s,
         resources=settings.resources,
+        data_cache=settings.data_cache if job.case_data else "",
     )
     return document
 

@@ -18,6 +18,7 @@ from controller.errors import ClusterError
 from controller.results import CaseResult
 from controller.runtime.case import Runner, run_case
 from controller.runtime.interrupt import Interrupted
+from controller.simulation.case_data import DEFAULT_DATA_CACHE, materialise
 from controller.simulation.kube import reason
 from controller.simulation.manifests import GROUP, PLURAL, VERSION
 from controller.simulation.result_store import store_result
@@ -26,7 +27,14 @@ from controller.simulation.simulation_job import SimulationJob
 log = logging.getLogger(__name__)
 
 
-def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: Runner = run_case) -> CaseResult:
+def run_job_case(
+    api: Any,
+    namespace: str,
+    name: str,
+    workspace: Path,
+    runner: Runner = run_case,
+    data_cache: Path = Path(DEFAULT_DATA_CACHE),
+) -> CaseResult:
     from kubernetes import client
 
     try:
@@ -35,11 +43,14 @@ def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: R
         )
     except client.ApiException as exc:
         raise ClusterError(f"SimulationJob {namespace}/{name}: {reason(exc)}") from None
+    data: dict[str, Any] = {}
     try:
         case = job.test_case()
+        if job.case_data is not None:
+            data = _fetch_case_data(job, data_cache)
         job.check_files()
     except ValueError as exc:
-        result = job.failed_result(str(exc))
+        result = _with_data(job.failed_result(str(exc)), data)
     else:
         log.info(
             "%s: running case %s (%s) in Pod %s", name, case.case_id, case.algorithm, os.environ.get("HOSTNAME", "?")
@@ -48,9 +59,9 @@ def run_job_case(api: Any, namespace: str, name: str, workspace: Path, runner: R
             result = runner(case, workspace)
         except Interrupted as stopped:
             for record in stopped.cases:
-                _store(api, job, _in_pod(record, job))
+                _store(api, job, _with_data(_in_pod(record, job), data))
             raise
-        result = _in_pod(result, job)
+        result = _with_data(_in_pod(result, job), data)
     _store(api, job, result)
     return result
 
@@ -64,6 +75,21 @@ def _in_pod(result: CaseResult, job: SimulationJob) -> CaseResult:
             "node": os.environ.get("NODE_NAME", ""),
         },
     }
+    return result
+
+
+def _fetch_case_data(job: SimulationJob, cache: Path) -> dict[str, Any]:
+    """The job's case data in the node's cache and linked where the case reads it; its provenance."""
+    assert job.case_data is not None
+    log.info("%s: case data %s into %s", job.name, job.case_data.url, cache)
+    done = materialise(job.case_data, cache)
+    log.info("%s: case data %s at %s", job.name, "fetched" if done.fetched else "found in the node's cache", done.path)
+    return done.provenance(job.case_data)
+
+
+def _with_data(result: CaseResult, data: dict[str, Any]) -> CaseResult:
+    if data:
+        result.provenance = {**result.provenance, "case_data": data}
     return result
 
 

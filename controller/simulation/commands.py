@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from controller.cliargs import positive_float
 from controller.errors import EXIT_OK
+from controller.simulation.case_data import DEFAULT_DATA_CACHE
 
 if TYPE_CHECKING:
     from controller.simulation.case_pods import CasePodSettings
@@ -88,6 +89,12 @@ def add_simulation_commands(commands: argparse._SubParsersAction[argparse.Argume
     _cluster_arguments(controller)
     controller.add_argument("--workspace", type=Path, required=True, help="where cases write models, logs and results")
     controller.add_argument(
+        "--case-data-cache",
+        default=DEFAULT_DATA_CACHE,
+        metavar="DIR",
+        help="the nodes' dataset cache (hostPath) of case Pods whose job carries case data (default: %(default)s)",
+    )
+    controller.add_argument(
         "--once",
         action="store_true",
         help="reconcile the jobs that exist now (starting case Pods, not waiting for them), then exit",
@@ -147,6 +154,12 @@ def add_simulation_commands(commands: argparse._SubParsersAction[argparse.Argume
     _cluster_arguments(case)
     case.add_argument("--job", required=True, metavar="NAME", help="the SimulationJob")
     case.add_argument("--workspace", type=Path, required=True, help="where the case writes models, logs and results")
+    case.add_argument(
+        "--data-cache",
+        type=Path,
+        default=Path(DEFAULT_DATA_CACHE),
+        help="the node's dataset cache, where a job's case data is fetched to (default: %(default)s)",
+    )
 
     status = actions.add_parser("status", help="list the SimulationJobs of a namespace with their phase")
     _cluster_arguments(status)
@@ -342,6 +355,7 @@ def _case_pod_settings(args: argparse.Namespace, workspace: Path) -> CasePodSett
         image_pull_policy=args.case_image_pull_policy,
         deadline_s=args.case_deadline,
         resources=parse_resources(args.case_resources),
+        data_cache=args.case_data_cache,
         **optional,
     )
 
@@ -357,5 +371,7 @@ def _run_case(args: argparse.Namespace) -> int:
 
     mark_case_process()  # a case Pod's process runs this one case: its memory is measured as a case process's
     with interrupt_on_signals():  # a deleted Pod's SIGTERM: the case is recorded as interrupted, not lost
-        run_job_case(api_client(args.kubeconfig, args.context), args.namespace, args.job, workspace)
+        run_job_case(
+            api_client(args.kubeconfig, args.context), args.namespace, args.job, workspace, data_cache=args.data_cache
+        )
     return EXIT_OK

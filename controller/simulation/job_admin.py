@@ -21,6 +21,7 @@ from controller.errors import ClusterError
 from controller.plan import CaseSpec
 from controller.results import STATUS_FAILED, CaseResult
 from controller.runtime.case import case_result
+from controller.simulation.case_data import CaseData
 from controller.simulation.case_pods import case_job_name
 from controller.simulation.kube import ensure_crd, list_then_watch, reason
 from controller.simulation.manifests import (
@@ -59,8 +60,15 @@ class JobAdministrator:
                 "`controller simulation manifests | kubectl apply -f -` once)"
             ) from None
 
-    def submit(self, specs: Sequence[CaseSpec], image: str = "", images: Mapping[str, str] | None = None) -> None:
-        """``image`` for every case, or ``images[algorithm]`` where given (no image: the controller runs the case).
+    def submit(
+        self,
+        specs: Sequence[CaseSpec],
+        image: str = "",
+        images: Mapping[str, str] | None = None,
+        case_data: CaseData | None = None,
+    ) -> None:
+        """``image`` for every case, or ``images[algorithm]`` where given (no image: the controller runs the case);
+        ``case_data``: where the case Pods get the files the cases read (nodes without the controller's folders).
 
         One list call finds the jobs that exist already, so resubmitting a benchmarking job costs one request, not one
         per case; new jobs are created by a few threads (each create waits on the API server's validation and
@@ -71,7 +79,7 @@ class JobAdministrator:
         existing = {job.name: job for job in map(SimulationJob.from_object, self.list_jobs())}
         reused, new = 0, []
         for spec in specs:
-            job = SimulationJob.of_case(spec, self.namespace, (images or {}).get(spec.algorithm, image))
+            job = SimulationJob.of_case(spec, self.namespace, (images or {}).get(spec.algorithm, image), case_data)
             current = existing.get(job.name)
             if current is None:
                 new.append(job)
@@ -107,7 +115,8 @@ class JobAdministrator:
         if current.spec_hash == job.spec_hash:
             if current.status.phase != FAILED:
                 return True  # bounds are no part of the hash: a case that ran (or runs) is not redone for them
-            if current.bounds != job.bounds:  # a failed case rerun under other bounds must carry them to its Pod
+            # a failed case rerun under other bounds, or with its data served elsewhere, must carry them to its Pod
+            if current.bounds != job.bounds or current.case_data != job.case_data:
                 body = job.to_manifest()
                 body["metadata"]["resourceVersion"] = current.resource_version
                 custom.replace_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, job.name, body)

@@ -40,6 +40,19 @@ def api_client(kubeconfig: Path | None = None, context: str | None = None) -> An
         raise ClusterError(f"{where}: cannot load a kubeconfig: {exc}") from None
 
 
+def api_server_url(kubeconfig: Path, context: str | None = None) -> str:
+    """The API server URL of ``kubeconfig``'s current (or named) context."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(kubeconfig.read_text()) or {}
+        name = context or data.get("current-context")
+        cluster = next(c["context"]["cluster"] for c in data["contexts"] if c["name"] == name)
+        return str(next(c["cluster"]["server"] for c in data["clusters"] if c["name"] == cluster))
+    except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration) as exc:
+        raise ClusterError(f"{kubeconfig}: no API server for context {context or '(current)'}: {exc!r}") from None
+
+
 def _in_cluster() -> bool:
     return Path("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
 

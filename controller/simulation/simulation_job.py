@@ -20,6 +20,7 @@ from typing import Any
 from controller.bounds import CaseBounds
 from controller.plan import CaseSpec, config_hash, content_digests, file_digest
 from controller.results import STATUS_FAILED, CaseResult
+from controller.simulation.case_data import CaseData
 from controller.simulation.manifests import (
     LABEL_BENCHMARKING_JOB,
     LABEL_CASE_ID,
@@ -108,12 +109,17 @@ class SimulationJob:
     """run the case in a case Pod of this image (empty: in the job controller's own process)"""
     result_configmap: str = ""
     content_digests: Mapping[str, str] = field(default_factory=dict)
+    case_data: CaseData | None = None
+    """where the case Pod gets the files the case reads when its node does not have them (a multi-host lab); no
+    part of the spec hash: it says how the files travel, not what they are"""
     status: JobStatus = field(default_factory=JobStatus)
     resource_version: str = ""
     uid: str = ""
 
     @classmethod
-    def of_case(cls, spec: CaseSpec, namespace: str, image: str = "") -> SimulationJob:
+    def of_case(
+        cls, spec: CaseSpec, namespace: str, image: str = "", case_data: CaseData | None = None
+    ) -> SimulationJob:
         digests = content_digests(spec)
         return cls(
             name=job_name(spec),
@@ -126,6 +132,7 @@ class SimulationJob:
             image=image,
             result_configmap=result_configmap_name(spec.case_id),
             content_digests=digests,
+            case_data=case_data,
         )
 
     @classmethod
@@ -143,6 +150,7 @@ class SimulationJob:
             image=str(spec.get("image") or ""),
             result_configmap=str(spec.get("resultConfigMap") or ""),
             content_digests=dict(spec.get("contentDigests") or {}),
+            case_data=_case_data(spec.get("caseData")),
             status=JobStatus.from_object(obj.get("status")),
             resource_version=str(meta.get("resourceVersion", "")),
             uid=str(meta.get("uid", "")),
@@ -162,6 +170,7 @@ class SimulationJob:
             image=self.image,
             result_configmap=self.result_configmap or result_configmap_name(self.case_id),
             content_digests=dict(self.content_digests),
+            case_data=self.case_data.to_object() if self.case_data else None,
             case=dict(self.case),
         )
         return document
@@ -222,3 +231,10 @@ class SimulationJob:
             status=STATUS_FAILED,
             error=error,
         )
+
+
+def _case_data(value: Any) -> CaseData | None:
+    try:
+        return CaseData.from_object(value)
+    except (KeyError, TypeError, ValueError):  # the CRD's schema keeps this out; a hand-made object may not
+        return None

@@ -100,6 +100,30 @@ def write_inventory(
     return path
 
 
+def container_cluster_variables(
+    kube_binaries: Path, kube_images_tar: Path, cloud: LabHost, kubeconfig: Path
+) -> dict[str, Any]:
+    """The multi-host lab's group variables for lab-host containers standing in for machines (docs/multi-host-lab.md)."""
+    return {
+        "lab_kube_cluster": True,
+        "kube_node_binaries_src": str(kube_binaries),
+        "kube_node_images_src": str(kube_images_tar),
+        # containers standing in for machines: no CAP_SYS_RESOURCE, the machine's cgroup tree, its swap
+        "kube_node_restrict_oom_score_adj": True,
+        "kube_node_cgroup_driver": "cgroupfs",
+        "kube_node_fail_swap_on": False,
+        "kube_control_plane_cgroup_driver": "cgroupfs",
+        "kube_control_plane_fail_swap_on": False,
+        "kube_control_plane_ignore_preflight_errors": ["SystemVerification", "Swap"],
+        # Docker's resolver answers on 127.0.0.11 only, which CoreDNS would see as a loop; the private network has no
+        # resolver to forward to, so names outside the cluster go to the control plane (and fail fast)
+        "kube_control_plane_dns_upstream": cloud.ip,
+        "kube_control_plane_kubeconfig_dest": str(kubeconfig),
+        "kube_join_kubeconfig": str(kubeconfig),
+        "kube_reset_kubeconfig": str(kubeconfig),
+    }
+
+
 def run_play(
     playbook: str,
     inventory: Path,

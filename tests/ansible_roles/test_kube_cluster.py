@@ -7,11 +7,16 @@ tests run in order."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import os
 import random
+import shutil
 import signal
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +25,21 @@ from typing import Any
 import pytest
 from infra.fixtures import BaseImages, LabHost, LabHostFactory, docker, wait_for_systemd
 
-from .conftest import KUBE_NODE_PACKAGES, PlayResult, host_state, run_play, sha256_of, write_inventory
+from controller.lab.kind_lab import labs_dir
+from tests.conftest import EXAMPLE, edit_yaml, keep_algorithms
+
+from .conftest import (
+    KUBE_NODE_PACKAGES,
+    PlayResult,
+    container_cluster_variables,
+    host_state,
+    run_play,
+    sha256_of,
+    write_inventory,
+)
+
+RUN_ALGORITHMS = ("pixel-softmax-kb", "majority-class")
+RUN_CLUSTER = "ianvs-lab-hosts-test"
 
 
 @dataclass
@@ -33,6 +52,8 @@ class Lab:
     kubeconfig: Path
     workdir: Path
     built: PlayResult
+    variables: dict[str, Any]
+    """the inventory's group variables (what these containers need)"""
 
     @property
     def hosts(self) -> list[LabHost]:
@@ -94,24 +115,7 @@ def lab(
         cloud, edges, late = hosts[0], hosts[1:3], hosts[3]
         docker("stop", late.name, timeout_s=120)
         kubeconfig = workdir / "lab" / "kubeconfig"
-        variables = {
-            "lab_kube_cluster": True,
-            "kube_node_binaries_src": str(kube_binaries),
-            "kube_node_images_src": str(kube_images_tar),
-            # containers standing in for machines: no CAP_SYS_RESOURCE, the machine's cgroup tree, its swap
-            "kube_node_restrict_oom_score_adj": True,
-            "kube_node_cgroup_driver": "cgroupfs",
-            "kube_node_fail_swap_on": False,
-            "kube_control_plane_cgroup_driver": "cgroupfs",
-            "kube_control_plane_fail_swap_on": False,
-            "kube_control_plane_ignore_preflight_errors": ["SystemVerification", "Swap"],
-            # Docker's resolver answers on 127.0.0.11 only, which CoreDNS would see as a loop; the private network
-            # has no resolver to forward to, so names outside the cluster go to the control plane (and fail fast)
-            "kube_control_plane_dns_upstream": cloud.ip,
-            "kube_control_plane_kubeconfig_dest": str(kubeconfig),
-            "kube_join_kubeconfig": str(kubeconfig),
-            "kube_reset_kubeconfig": str(kubeconfig),
-        }
+        variables = container_cluster_variables(kube_binaries, kube_images_tar, cloud, kubeconfig)
         inventory = write_inventory(
             workdir / "hosts.json",
             {"cloud": [cloud], "edge": [*edges, late]},
@@ -119,7 +123,7 @@ def lab(
             host_variables=lambda host: {"kube_node_cgroup_root": cgroup_root(host)},
         )
         built = run_play("playbooks/kube_cluster.yml", inventory, workdir, timeout_s=1800)
-        yield Lab(cloud, edges, late, inventory, kubeconfig, workdir, built)
+        yield Lab(cloud, edges, late, inventory, kubeconfig, workdir, built, variables)
         if hosts:
             run_play("playbooks/teardown.yml", inventory, workdir, timeout_s=600)
     finally:
@@ -231,6 +235,113 @@ def test_a_second_run_changes_nothing(lab: Lab) -> None:
     }, again.output
 
 
+@dataclass(frozen=True)
+class Run:
+    job: Path
+    workspace: Path
+    proc: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def multi_host_run(lab: Lab, tiny_dataset: Path) -> Iterator[Run]:
+    """`controller run` of the example lab job with ``simulation.inventory`` naming the cluster's hosts (the stopped
+    one left out), kept (keep_lab) for the tests after it; its kubeconfig removed afterwards."""
+    target = lab.workdir / "job"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("data", "workspace"))
+    (target / "data").symlink_to(tiny_dataset, target_is_directory=True)
+    shutil.copy(target / "benchmarkingjob-sim.yaml", target / "benchmarkingjob.yaml")
+    keep_algorithms(target, *RUN_ALGORITHMS)
+    inventory = write_inventory(
+        target / "hosts.json",
+        {"cloud": [lab.cloud], "edge": lab.edges},
+        lab.variables,
+        host_variables=lambda host: {"kube_node_cgroup_root": cgroup_root(host)},
+    )
+    edit_yaml(
+        target / "benchmarkingjob.yaml",
+        lambda d: d["benchmarkingjob"]["simulation"].update(
+            inventory=str(inventory), cluster_name=RUN_CLUSTER, keep_lab=True
+        ),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "controller", "run", str(target / "benchmarkingjob.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    try:
+        yield Run(target / "benchmarkingjob.yaml", target / "workspace", proc)
+    finally:
+        shutil.rmtree(labs_dir() / RUN_CLUSTER, ignore_errors=True)
+
+
+def _results(run: Run) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in run.workspace.glob("*/*/result.json")]
+
+
+def test_a_job_runs_its_cases_on_the_edge_hosts(multi_host_run: Run, lab: Lab) -> None:
+    assert multi_host_run.proc.returncode == 0, multi_host_run.proc.stderr[-4000:]
+    results = _results(multi_host_run)
+    assert sorted(r["algorithm"] for r in results) == sorted(RUN_ALGORITHMS)
+    for result in results:
+        assert result["status"] == "ok", result.get("error")
+        assert result["provenance"]["case_pod"]["node"] in {host.hostname for host in lab.edges}
+        assert result["provenance"]["case_pod"]["role"] == "edge"
+
+
+def test_each_case_pod_fills_its_nodes_dataset_cache_once(multi_host_run: Run, lab: Lab) -> None:
+    fetched: dict[str, list[bool]] = {}
+    caches = set()
+    for result in _results(multi_host_run):
+        data = result["provenance"]["case_data"]
+        assert data["cache"].startswith("/var/lib/ianvs-lab/datasets/case-data-")
+        caches.add(data["cache"])
+        fetched.setdefault(result["provenance"]["case_pod"]["node"], []).append(data["fetched"])
+    assert len(caches) == 1
+    assert {node: sorted(flags) for node, flags in fetched.items()} == {
+        node: [False] * (len(flags) - 1) + [True] for node, flags in fetched.items()
+    }
+    for host in lab.edges:
+        expected = host.hostname in fetched
+        assert host_state(host).file(next(iter(caches))).is_directory == expected, host.hostname
+
+
+def test_the_multi_host_leaderboard_equals_the_local_runs(multi_host_run: Run, tmp_path: Path) -> None:
+    local = subprocess.run(
+        [sys.executable, "-m", "controller", "run", str(multi_host_run.job), "--runtime", "local"]
+        + ["--workspace", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert local.returncode == 0, local.stderr[-4000:]
+    in_lab, here = _ranks(multi_host_run.workspace), _ranks(tmp_path)
+    assert sorted(in_lab) == sorted(here) == sorted(RUN_ALGORITHMS)
+    for algorithm, row in here.items():
+        for metric in ("mIoU", "ACC", "BWT"):
+            assert float(in_lab[algorithm][metric]) == pytest.approx(float(row[metric]), abs=1e-6), (algorithm, metric)
+
+
+def _ranks(workspace: Path) -> dict[str, dict[str, str]]:
+    with (workspace / "cityscapes-lifelong-sim" / "rank" / "all_rank.csv").open() as handle:
+        return {row["algorithm"]: row for row in csv.DictReader(handle)}
+
+
+def test_the_lab_images_are_on_every_node_and_a_second_import_changes_nothing(multi_host_run: Run, lab: Lab) -> None:
+    from controller.simulation.controller_image import DEFAULT_TAG
+
+    for host in lab.hosts:
+        listed = host_state(host).check_output("ctr --namespace k8s.io images list --quiet")
+        assert f"docker.io/{DEFAULT_TAG}" in listed.split(), host.hostname
+    again = lab.play(
+        "playbooks/kube_images.yml", limit=",".join(h.hostname for h in lab.hosts), kube_images_list=[DEFAULT_TAG]
+    )
+    assert again.returncode == 0, again.output
+    assert {host: stats["changed"] for host, stats in again.recap().items()} == {
+        host.hostname: 0 for host in lab.hosts
+    }, again.output
+
+
 def test_a_join_that_fails_names_the_step_and_the_kubelet_log(lab: Lab) -> None:
     docker("start", lab.late.name, timeout_s=120)
     wait_for_systemd(lab.late)
@@ -257,6 +368,8 @@ def test_teardown_leaves_the_hosts_clean_and_a_second_teardown_is_a_no_op(lab: L
             assert not state.file(path).exists, f"{host.hostname}: {path} left"
         assert "10.244." not in state.check_output("ip -4 route")
         assert not list(Path("/sys/fs/cgroup").glob(f"*{cgroup_root(host)}")), f"{host.hostname}: cgroups left"
+        assert not state.file("/var/lib/ianvs-lab").exists, f"{host.hostname}: dataset cache or workspaces left"
+        assert "ianvs-lab/controller" not in state.check_output("ctr --namespace k8s.io images list --quiet")
     assert not lab.kubeconfig.exists()
     again = lab.play("playbooks/teardown.yml")
     assert again.returncode == 0, again.output

@@ -33,6 +33,7 @@ def test_the_roles_are_found() -> None:
         "kind",
         "kind_cluster",
         "kube_control_plane",
+        "kube_images",
         "kube_join",
         "kube_node",
         "kube_reset",

@@ -43,6 +43,7 @@ def test_defaults() -> None:
         "case_placement": "edge",
         "keep_lab": False,
         "kubeconfig": None,
+        "inventory": None,
         "namespace": "ianvs-lab",
         "timeout": 600,
         "unprivileged": "auto",
@@ -153,6 +154,30 @@ def test_kubeconfig_resolves_relative_to_the_job_file(
     monkeypatch.chdir(tmp_path)
     sim = load_job(_with_simulation(job_dir, kubeconfig="./lab/kubeconfig")).job.simulation
     assert sim is not None and sim.kubeconfig == job_dir / "lab" / "kubeconfig"
+
+
+def test_inventory_resolves_relative_to_the_job_file(
+    job_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (job_dir / "lab").mkdir()
+    (job_dir / "lab" / "hosts.yml").write_text("all: {}\n")
+    monkeypatch.chdir(tmp_path)
+    sim = load_job(_with_simulation(job_dir, inventory="./lab/hosts.yml")).job.simulation
+    assert sim is not None and sim.inventory == job_dir / "lab" / "hosts.yml"
+
+
+def test_a_missing_inventory_names_the_key(job_dir: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"benchmarkingjob\.simulation\.inventory: file not found: (\./)?nowhere\.yml"
+    ):
+        load_job(_with_simulation(job_dir, inventory="./nowhere.yml"))
+
+
+def test_kubeconfig_and_inventory_exclude_each_other(job_dir: Path) -> None:
+    (job_dir / "hosts.yml").write_text("all: {}\n")
+    job = _with_simulation(job_dir, inventory="./hosts.yml", kubeconfig="./kubeconfig")
+    with pytest.raises(ConfigError, match="exclude each other"):
+        load_job(job)
 
 
 def test_kubeconfig_with_node_counts_is_accepted_silently(job_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
