@@ -1,7 +1,7 @@
 """What building the simulated lab costs on this machine: the offline kind node image, and kind clusters of the
 system config's sizes (roles/kind_cluster, driven by controller.lab.kind_lab), from no cluster to every node Ready.
 
-    .venv/bin/python benchmarks/lab_bench.py [--sizes 1+0,1+2,1+4] [--skip-image]
+    .venv/bin/python benchmarks/lab_bench.py [--sizes 1+0,1+2,1+4] [--skip-image] [--multi-host 1+2 [--no-kind]]
 
 Prints what it measured:
 
@@ -11,7 +11,8 @@ Prints what it measured:
     reuse_s      the same playbook again on the running cluster (kept as it is: its changed count is shown)
     MiB/node     mean memory of the node containers (docker stats) once the cluster is up
     down_s       the playbook with state absent; down2_s: once more, with nothing left to remove
-then seconds per extra edge node (the up_s of two sizes with the same cloud count, e.g. 1+2 and 1+4) and issue 10's
+(--multi-host: the multi-host rows of benchmarks/multi_host_lab.py, lab-host containers joined by kubeadm) then
+seconds per extra edge node (the up_s of two sizes with the same cloud count, e.g. 1+2 and 1+4) and issue 10's
 goals next to the measured values. It measures, it never asserts: a missed goal is printed as MISS.
 
 The cluster only: the Simulation Job Controller is not deployed, and the host checks are not run (a privileged probe
@@ -218,6 +219,14 @@ def main() -> int:
     parser.add_argument(
         "--skip-image", action="store_true", help="do not build the node image (it must be there already)"
     )
+    parser.add_argument(
+        "--multi-host",
+        type=parse_sizes,
+        default=[],
+        metavar="SIZES",
+        help="also multi-host labs of these cloud+edge lab-host containers (benchmarks/multi_host_lab.py), e.g. 1+2",
+    )
+    parser.add_argument("--no-kind", action="store_true", help="measure no kind lab (with --multi-host)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
@@ -247,7 +256,18 @@ def main() -> int:
     # as `controller lab up` decides from the host checks: kind goes through the docker wrapper when refused
     unprivileged = not privileged_works(image)
     mode = "unprivileged, through the docker wrapper" if unprivileged else "privileged"
-    results = [measure(cloud, edge, image, unprivileged) for cloud, edge in args.sizes]
+    results = [] if args.no_kind else [measure(cloud, edge, image, unprivileged) for cloud, edge in args.sizes]
+    multi_host = []
+    if args.multi_host:
+        from multi_host_lab import measure_multi_host, print_rows
+
+        from controller.runtime.lab import controller_image
+
+        built = controller_image()
+        multi_host = [measure_multi_host(cloud, edge, built) for cloud, edge in args.multi_host]
+    if args.no_kind:
+        print_rows(multi_host)
+        return 0
 
     print(f"kind lab on this host: {image}, {mode} node containers, kind {kind_binary()}")
     for line in lines:
@@ -284,6 +304,8 @@ def main() -> int:
         f"goal (issue 10 §6): each extra edge node under {GOAL_PER_EDGE_S:.0f} s: "
         f"{seconds(per_edge)} s  {verdict(per_edge, GOAL_PER_EDGE_S)}"
     )
+    if multi_host:
+        print_rows(multi_host)
     return 0
 
 

@@ -9,6 +9,8 @@ as case data (controller/simulation/case_data.py). docs/multi-host-lab.md.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,16 +76,30 @@ class KubeLab:
         )
 
 
-def up(lab: KubeLab, extravars: dict[str, Any] | None = None) -> Path:
+OnPlay = Callable[[str, PlaybookRun, float], None]
+"""called after each playbook of `up` with its name, its run and its seconds (benchmarks/lab_bench.py)"""
+
+
+def up(lab: KubeLab, extravars: dict[str, Any] | None = None, on_play: OnPlay | None = None) -> Path:
     """Build the cluster (or keep it: every role is idempotent), import the controller image into every node and
     deploy the job controller; the lab's kubeconfig. Fails (LabError) naming the host and task that failed."""
     extra = extravars or {}
-    progress.info("lab %s: a cluster of the machines in %s", lab.name, lab.inventory)
-    play(KUBE_CLUSTER, {**lab.cluster_vars(), **extra}, f"lab {lab.name}", lab.inventory)
-    progress.info("lab %s: %s on every node", lab.name, lab.controller_image)
-    play(KUBE_IMAGES, {**lab.images_vars(), **extra}, f"lab {lab.name}", lab.inventory)
-    progress.info("lab %s: deploying the Simulation Job Controller (namespace %s)", lab.name, lab.simulation.namespace)
-    play(SIMULATION_CONTROLLER, {**lab.controller_vars(), **extra}, f"lab {lab.name}", SINGLE_HOST)
+    steps = (
+        (KUBE_CLUSTER, lab.cluster_vars(), lab.inventory, f"a cluster of the machines in {lab.inventory}"),
+        (KUBE_IMAGES, lab.images_vars(), lab.inventory, f"{lab.controller_image} on every node"),
+        (
+            SIMULATION_CONTROLLER,
+            lab.controller_vars(),
+            SINGLE_HOST,
+            f"deploying the Simulation Job Controller (namespace {lab.simulation.namespace})",
+        ),
+    )
+    for playbook, variables, inventory, what in steps:
+        progress.info("lab %s: %s", lab.name, what)
+        started = time.monotonic()
+        run = play(playbook, {**variables, **extra}, f"lab {lab.name}", inventory)
+        if on_play is not None:
+            on_play(playbook, run, time.monotonic() - started)
     progress.info(
         "lab %s is up; kubeconfig %s; case data cache %s on each node", lab.name, lab.kubeconfig, DEFAULT_DATA_CACHE
     )

@@ -10,7 +10,8 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from controller.datasets.index import Sample, read_index
-from controller.paradigms.evaluation import Evaluation, MetricSuite, evaluate
+from controller.paradigms.evaluation import Evaluation, Keep, MetricSuite, Predict, evaluate
+from controller.paradigms.qualitative import PredictionKeeper
 from controller.plan import CaseSpec, ModuleSpec
 from controller.plugins.context import Context
 from controller.plugins.loader import load_plugin
@@ -80,8 +81,15 @@ class Paradigm:
     def load_data(self) -> tuple[list[Sample], list[Sample]]:
         return read_index(self.spec.testenv.train_index), read_index(self.spec.testenv.test_index)
 
-    def evaluate(self, model: Any, samples: Sequence[Sample], context: Context) -> Evaluation:
-        return self.timed(evaluate(lambda batch: model.predict(batch, context=context), samples, self.suite))
+    def evaluate(self, model: Any, samples: Sequence[Sample], context: Context, keep: Keep | None = None) -> Evaluation:
+        return self.timed(evaluate(lambda batch: model.predict(batch, context=context), samples, self.suite, keep))
+
+    def final_evaluation(self, predict: Predict, test: Sequence[Sample], context: Context) -> Evaluation:
+        """The evaluation that gives the case's metrics, a few of its predictions kept for the report."""
+        keeper = PredictionKeeper(context.workspace, len(test))
+        evaluation = self.timed(evaluate(predict, test, self.suite, keeper))
+        keeper.write()
+        return evaluation
 
     def timed(self, evaluation: Evaluation) -> Evaluation:
         """``evaluation``, its time added to the case's evaluation time."""

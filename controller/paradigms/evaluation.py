@@ -17,6 +17,8 @@ from controller.metrics.segmentation import ConfusionMatrix, iou_per_class
 from controller.plugins.loader import load_plugin
 
 Predict = Callable[[list[Sample]], Sequence[np.ndarray]]
+Keep = Callable[[int, Sample, np.ndarray], None]
+"""called with each sample's position, the sample and its prediction (controller/paradigms/qualitative.py)"""
 BATCH = 8
 
 
@@ -76,8 +78,8 @@ class Evaluation:
         return {name: (None if np.isnan(v) else float(v)) for name, v in zip(class_names, values)}
 
 
-def evaluate(predict: Predict, samples: Sequence[Sample], suite: MetricSuite) -> Evaluation:
-    """Predict `samples` in small batches and feed every metric accumulator."""
+def evaluate(predict: Predict, samples: Sequence[Sample], suite: MetricSuite, keep: Keep | None = None) -> Evaluation:
+    """Predict `samples` in small batches and feed every metric accumulator (and ``keep``, when given)."""
     began = time.perf_counter()
     accumulators = suite.accumulators()
     confusion = ConfusionMatrix(suite.num_classes, suite.ignore_index)
@@ -89,7 +91,7 @@ def evaluate(predict: Predict, samples: Sequence[Sample], suite: MetricSuite) ->
         latencies.extend([(time.perf_counter() - called) / max(1, len(batch))] * len(batch))
         if len(predictions) != len(batch):
             raise ValueError(f"model returned {len(predictions)} predictions for {len(batch)} samples")
-        for sample, prediction in zip(batch, predictions):
+        for position, (sample, prediction) in enumerate(zip(batch, predictions), start=start):
             truth = read_label(sample.label)
             prediction = np.asarray(prediction)
             if prediction.shape != truth.shape:
@@ -99,6 +101,8 @@ def evaluate(predict: Predict, samples: Sequence[Sample], suite: MetricSuite) ->
             confusion.update(truth, prediction)
             for accumulator in accumulators.values():
                 accumulator.update(truth, prediction)
+            if keep is not None:
+                keep(position, sample, prediction)
     metrics = {name: float(acc.result()) for name, acc in accumulators.items()}
     return Evaluation(
         metrics,

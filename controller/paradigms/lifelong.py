@@ -206,7 +206,7 @@ class LifelongLearning(Paradigm):
 
     def _final_inference(self, test: Sequence[Sample], ctx: Context) -> tuple[Evaluation, int]:
         counter = [0, 0]  # samples and bytes sent to the cloud
-        evaluation = self.timed(evaluate(lambda batch: self._predict_routed(batch, ctx, counter), test, self.suite))
+        evaluation = self.final_evaluation(lambda batch: self._predict_routed(batch, ctx, counter), test, ctx)
         log.info("final inference: %d samples, %d recognised as unseen and sent to the cloud", len(test), counter[0])
         self.cloud_samples, self.cloud_bytes = counter
         return evaluation, counter[0]

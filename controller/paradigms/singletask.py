@@ -26,7 +26,7 @@ class SingleTaskLearning(Paradigm):
         model = self.new_model()
         model.load(saved)
         log.info("evaluating on %d test samples", len(test))
-        evaluation = self.evaluate(model, test, context)
+        evaluation = self.final_evaluation(lambda batch: model.predict(batch, context=context), test, context)
         rounds = [
             {
                 "round": 1,

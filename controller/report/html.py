@@ -37,6 +37,15 @@ class Plot:
 
 
 @dataclass
+class ComparisonView:
+    title: str
+    better: str
+    data_uri: str = ""
+    left_out: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass
 class Grid:
     """A small table for the template: header + rows of already formatted cells."""
 
@@ -70,6 +79,8 @@ def write_html_report(job_dir: Path, leaderboard: Leaderboard, results: list[Cas
         "columns": columns,
         "rows": [_board_row(columns, row, anchors) for row in rows],
         "cases": [_case_view(result, anchors[result.case_id]) for result in results],
+        "comparisons": _comparisons(results),
+        "samples": _samples(rows, results),
     }
     html = _environment().get_template(TEMPLATE).render(**context)
     return write_text_atomic(job_dir / REPORT_DIR / REPORT_FILE, html)
@@ -150,8 +161,56 @@ def _plots(result: CaseResult) -> list[Plot]:
                 log.warning("case %s: plot %r not drawn: %s", result.case_id, title, exc)
                 out.append(Plot(title=title, error=str(exc)))
                 continue
-            out.append(Plot(title=title, data_uri="data:image/png;base64," + base64.b64encode(png).decode("ascii")))
+            out.append(Plot(title=title, data_uri=_data_uri(png)))
     return out
+
+
+def _comparisons(results: list[CaseResult]) -> list[ComparisonView]:
+    """The plots across cases (controller/report/comparison.py), embedded; none for a job of one case."""
+    from controller.report.comparison import comparisons
+
+    if sum(result.ok for result in results) < 2:
+        return []
+    with tempfile.TemporaryDirectory(prefix="ianvs-report-") as tmp:
+        return [
+            ComparisonView(
+                drawn.title,
+                drawn.better,
+                _data_uri(drawn.png.read_bytes()) if drawn.png else "",
+                drawn.left_out,
+                drawn.reason,
+            )
+            for drawn in comparisons(results, Path(tmp))
+        ]
+
+
+def _samples(rows: Sequence[Mapping[str, Any]], results: list[CaseResult]) -> list[ComparisonView]:
+    """The kept test samples of the best and the worst finished case, in leaderboard order."""
+    from controller.report.qualitative import samples_figure
+
+    finished = {result.case_id: result for result in results if result.ok}
+    ranked = list(dict.fromkeys(row["case_id"] for row in rows if row.get("case_id") in finished))
+    picks = [("best", ranked[0])] + ([("worst", ranked[-1])] if len(ranked) > 1 else []) if ranked else []
+    views = []
+    with tempfile.TemporaryDirectory(prefix="ianvs-report-") as tmp:
+        for rank, case_id in picks:
+            result = finished[case_id]
+            title = f"{rank}: {result.algorithm} ({case_id})"
+            caption = "image, ground truth, prediction (Cityscapes colours); the same test samples for every case"
+            if not result.case_dir:
+                views.append(ComparisonView(title, caption, reason="the case has no folder on this machine"))
+                continue
+            try:
+                png = samples_figure(Path(result.case_dir), title, Path(tmp) / f"{rank}.png").read_bytes()
+            except ValueError as exc:
+                views.append(ComparisonView(title, caption, reason=str(exc)))
+                continue
+            views.append(ComparisonView(title, caption, _data_uri(png)))
+    return views
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _per_task_grid(per_task: Mapping[str, Mapping[str, Any]]) -> Grid | None:

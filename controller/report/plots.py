@@ -1,4 +1,5 @@
-"""PNG plots of one case: accuracy-matrix heatmap, per-task curves, per-class IoU bars.
+"""PNG plots: of one case (accuracy-matrix heatmap, per-task curves, per-class IoU bars) and across cases (a
+labelled scatter of two values, grouped bars per task; controller/report/comparison.py chooses what).
 
 matplotlib is imported lazily inside each function and drawn through the Agg canvas directly
 (no pyplot), so importing this module is cheap and no process-global backend is switched.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +134,71 @@ def per_class_bars(per_class: Mapping[str, float | None], path: Path) -> Path:
     return _save(fig, path)
 
 
+def labelled_scatter(points: Sequence[tuple[str, float, float]], x: str, y: str, title: str, path: Path) -> Path:
+    """One labelled point per case: ``(label, x, y)``."""
+    fig = _figure(width=6.0, height=4.5)
+    ax = fig.add_subplot()
+    for index, (label, px, py) in enumerate(points):
+        ax.scatter([px], [py], s=40, color=_colour(index), zorder=3)
+        ax.annotate(label, (px, py), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.margins(0.2)
+    return _save(fig, path)
+
+
+def grouped_bars(rows: Mapping[str, Mapping[str, float | None]], metric: str, title: str, path: Path) -> Path:
+    """Tasks along x, one bar per case (``rows[case][task]``) side by side; a missing value has no bar."""
+    tasks = list(dict.fromkeys(task for values in rows.values() for task in values))
+    width = 0.8 / max(len(rows), 1)
+    fig = _figure(width=max(5.0, 1.0 * len(tasks) * max(1, len(rows)) * 0.5 + 3.0), height=4.0)
+    ax = fig.add_subplot()
+    for index, (case, values) in enumerate(rows.items()):
+        xs = [t + (index - (len(rows) - 1) / 2) * width for t in range(len(tasks))]
+        heights = [_float_or_nan(values.get(task)) for task in tasks]
+        ax.bar(xs, heights, width=width, label=case, color=_colour(index))
+    ax.set_xticks(range(len(tasks)), labels=tasks)
+    ax.set_xlabel("task")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="case")
+    return _save(fig, path)
+
+
+def picture_rows(rows: Sequence[tuple[str, Any, Any, Any]], columns: Sequence[str], title: str, path: Path) -> Path:
+    """A grid of pictures (HxWx3 uint8): one row per ``(caption, *pictures)``, a heading per column."""
+    height, width = rows[0][1].shape[:2]
+    scale = 3.2 / max(width, 1)
+    fig = _figure(width=3.3 * len(columns), height=max(1.5, (height * scale + 0.45) * len(rows) + 0.4))
+    axes = fig.subplots(len(rows), len(columns), squeeze=False)
+    for r, (caption, *pictures) in enumerate(rows):
+        for c, picture in enumerate(pictures):
+            ax = axes[r][c]
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(columns[c], fontsize=9)
+            if c == 0:
+                ax.set_ylabel(caption, fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 # --------------------------------------------------------------------------------------------------
+
+
+def _colour(index: int) -> str:
+    from matplotlib import colormaps
+
+    return _hex(colormaps["tab10"](index % 10))
+
+
+def _hex(rgba: Any) -> str:
+    return "#" + "".join(f"{round(channel * 255):02x}" for channel in rgba[:3])
 
 
 def _stage_grid(matrix: AccuracyMatrix) -> list[list[float]]:

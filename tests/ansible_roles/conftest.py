@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -124,6 +126,29 @@ def container_cluster_variables(
     }
 
 
+def cgroup_root(host: LabHost) -> str:
+    # the lab hosts share the machine's cgroup tree (--cgroupns=host): each kubelet needs a root of its own
+    return f"/{host.name}"
+
+
+def remove_cgroup_roots(hosts: list[LabHost]) -> None:
+    """What a failed test may leave in the machine's cgroup tree: the kubelets' roots, processes killed first."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        for host in hosts:
+            root = hierarchy / cgroup_root(host).lstrip("/")
+            if not root.is_dir() or root.is_symlink():
+                continue
+            for procs in root.rglob("cgroup.procs"):
+                for pid in procs.read_text().split():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(int(pid), signal.SIGKILL)
+            for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            with contextlib.suppress(OSError):
+                root.rmdir()
+
+
 def run_play(
     playbook: str,
     inventory: Path,
@@ -132,6 +157,7 @@ def run_play(
     timeout_s: float = 900,
     check: bool = False,
     limit: str | None = None,
+    tags: str | None = None,
 ) -> PlayResult:
     """ansible-playbook from the repository root, its Ansible home and temporary files under ``workdir``."""
     args = [ANSIBLE_PLAYBOOK, playbook, "-i", str(inventory)]
@@ -139,6 +165,8 @@ def run_play(
         args.append("--check")
     if limit:
         args += ["--limit", limit]
+    if tags:
+        args += ["--tags", tags]
     if extra_vars:
         args += ["-e", json.dumps(extra_vars)]
     env = {

@@ -6,17 +6,15 @@ tests run in order."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
 import random
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +29,10 @@ from tests.conftest import EXAMPLE, edit_yaml, keep_algorithms
 from .conftest import (
     KUBE_NODE_PACKAGES,
     PlayResult,
+    cgroup_root,
     container_cluster_variables,
     host_state,
+    remove_cgroup_roots,
     run_play,
     sha256_of,
     write_inventory,
@@ -60,8 +60,10 @@ class Lab:
         """The hosts in the cluster."""
         return [self.cloud, *self.edges]
 
-    def play(self, playbook: str, limit: str | None = None, **extra_vars: Any) -> PlayResult:
-        return run_play(playbook, self.inventory, self.workdir, extra_vars or None, timeout_s=1200, limit=limit)
+    def play(self, playbook: str, limit: str | None = None, tags: str | None = None, **extra_vars: Any) -> PlayResult:
+        return run_play(
+            playbook, self.inventory, self.workdir, extra_vars or None, timeout_s=1200, limit=limit, tags=tags
+        )
 
     def nodes(self) -> dict[str, dict[str, Any]]:
         from kubernetes import client, config
@@ -74,29 +76,6 @@ class Lab:
             }
         finally:
             api.close()
-
-
-def cgroup_root(host: LabHost) -> str:
-    # the lab hosts share the machine's cgroup tree (--cgroupns=host): each kubelet needs a root of its own
-    return f"/{host.name}"
-
-
-def remove_cgroup_roots(hosts: list[LabHost]) -> None:
-    """What a failed test may leave in the machine's cgroup tree: the kubelets' roots, processes killed first."""
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        for host in hosts:
-            root = hierarchy / cgroup_root(host).lstrip("/")
-            if not root.is_dir() or root.is_symlink():
-                continue
-            for procs in root.rglob("cgroup.procs"):
-                for pid in procs.read_text().split():
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(int(pid), signal.SIGKILL)
-            for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            with contextlib.suppress(OSError):
-                root.rmdir()
 
 
 @pytest.fixture(scope="module")
@@ -336,6 +315,50 @@ def test_the_lab_images_are_on_every_node_and_a_second_import_changes_nothing(mu
     again = lab.play(
         "playbooks/kube_images.yml", limit=",".join(h.hostname for h in lab.hosts), kube_images_list=[DEFAULT_TAG]
     )
+    assert again.returncode == 0, again.output
+    assert {host: stats["changed"] for host, stats in again.recap().items()} == {
+        host.hostname: 0 for host in lab.hosts
+    }, again.output
+
+
+def test_site_yml_deploys_the_job_controller_after_the_cluster_and_a_rerun_changes_nothing(
+    multi_host_run: Run, lab: Lab
+) -> None:
+    from kubernetes import client, config
+
+    from controller.simulation.controller_image import DEFAULT_TAG
+
+    settings = {
+        "lab_simulation_controller": True,
+        "simulation_controller_kubeconfig": str(lab.kubeconfig),
+        "simulation_controller_namespace": "site-lab",
+        "simulation_controller_image": DEFAULT_TAG,
+        "simulation_controller_image_pull_policy": "Never",
+        "kube_images_list": [DEFAULT_TAG],
+        "simulation_controller_node_selector": {"ianvs-lab/role": "cloud"},
+        "simulation_controller_tolerations": [
+            {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+        ],
+    }
+    hosts = ",".join(host.hostname for host in lab.hosts)
+    stages = "kube_cluster,kube_images,simulation_controller"
+    deployed = lab.play("site.yml", limit=hosts, tags=stages, **settings)
+    assert deployed.returncode == 0, deployed.output
+    api = config.new_client_from_config(config_file=str(lab.kubeconfig))
+    try:
+        apps = client.AppsV1Api(api)
+        deadline = time.monotonic() + 180
+        while True:
+            (deployment,) = apps.list_namespaced_deployment("site-lab").items
+            if (deployment.status.available_replicas or 0) >= 1:
+                break
+            assert time.monotonic() < deadline, deployment.status
+            time.sleep(2)
+        (pod,) = client.CoreV1Api(api).list_namespaced_pod("site-lab").items
+        assert pod.spec.node_name == lab.cloud.hostname
+    finally:
+        api.close()
+    again = lab.play("site.yml", limit=hosts, tags=stages, **settings)
     assert again.returncode == 0, again.output
     assert {host: stats["changed"] for host, stats in again.recap().items()} == {
         host.hostname: 0 for host in lab.hosts

@@ -35,6 +35,8 @@ import pytest
 if TYPE_CHECKING:  # the kubernetes client is imported lazily: collecting tests must not need it
     from kubernetes.client import ApiClient
 
+    from infra.browser import HeadlessBrowser
+
 LOG = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,6 +51,7 @@ BASE_IMAGE_TIMEOUT_S = 30 * 60
 LABHOST_BOOT_TIMEOUT_S = 90
 
 BASE_IMAGE = "ianvs-lab/base:bookworm"
+BROWSER_INSTALL_TIMEOUT_S = 10 * 60
 LABHOST_IMAGE = "ianvs-lab/labhost:bookworm"
 TEST_LABEL = "ianvs-lab.test"
 LABHOST_APT_REPO = "/srv/ianvs-lab-apt"
@@ -587,6 +590,21 @@ def kube_images_tar(kind_node_image: str, tmp_path_factory: pytest.TempPathFacto
     finally:
         docker("rm", "-f", container, check=False)
     return folder / "components.tar"
+
+
+@pytest.fixture(scope="session")
+def headless_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeadlessBrowser]:
+    """Debian's headless Chromium (``scripts/headless-browser`` installs it when missing), one process per session."""
+    from infra.browser import HeadlessBrowser
+
+    _skip_if_opted_out()
+    proc = subprocess.run(
+        [str(SCRIPTS / "headless-browser")], stdout=subprocess.PIPE, text=True, timeout=BROWSER_INSTALL_TIMEOUT_S
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        pytest.fail(f"scripts/headless-browser exited {proc.returncode} (its output is above)", pytrace=False)
+    with HeadlessBrowser(Path(proc.stdout.strip().splitlines()[-1]), tmp_path_factory.mktemp("chromium")) as browser:
+        yield browser
 
 
 # --------------------------------------------------------------------------------------------- the test node

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -122,3 +123,51 @@ def test_plugin_metric_from_a_file_is_used(job_dir: Path, tmp_path: Path) -> Non
     result = run_case(spec, tmp_path)
     assert result.ok, result.error
     assert 0.0 <= result.metrics["road_share"] <= 1.0
+
+
+def _kept(result: CaseResult) -> list[dict[str, Any]]:
+    manifest = Path(result.case_dir or "") / "predictions" / "samples.json"
+    return list(json.loads(manifest.read_text())["samples"])
+
+
+def test_the_final_evaluation_keeps_three_predictions_spread_over_the_test_split(
+    results: dict[str, CaseResult], job_dir: Path
+) -> None:
+    from controller.datasets.index import read_index
+    from controller.paradigms.qualitative import spread
+
+    test = read_index(job_dir / "data" / "test-index.txt")
+    for result in results.values():
+        kept = _kept(result)
+        assert [entry["position"] for entry in kept] == spread(len(test), 3)
+        assert [entry["rgb"] for entry in kept] == [str(test[entry["position"]].rgb) for entry in kept]
+        assert {entry["task"] for entry in kept} == {"aachen", "bremen", "zurich"}  # one per city: the index is sorted
+
+
+def test_a_kept_prediction_is_the_models_prediction(results: dict[str, CaseResult]) -> None:
+    from PIL import Image
+
+    # majority-class predicts one class everywhere: its kept maps hold that class and nothing else
+    result = results["majority-class"]
+    for entry in _kept(result):
+        classes = np.unique(np.asarray(Image.open(Path(result.case_dir or "") / "predictions" / entry["prediction"])))
+        assert classes.size == 1 and int(classes[0]) < 19
+
+
+def test_single_task_learning_keeps_its_predictions_too(job_dir: Path, tmp_path: Path) -> None:
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"].update(paradigm_type="singletasklearning", modules=[d["algorithm"]["modules"][0]]),
+    )
+    edit_yaml(job_dir / "testenv.yaml", lambda d: d["testenv"].__setitem__("metrics", [{"name": "mIoU"}]))
+    spec = next(s for s in build_plan(load_job(job_dir / "benchmarkingjob.yaml")) if s.algorithm == "pixel-softmax-kb")
+    assert len(_kept(run_case(spec, tmp_path))) == 3
+
+
+@pytest.mark.parametrize(
+    ("total", "count", "expected"), [(9, 3, [0, 4, 8]), (2, 3, [0, 1]), (0, 3, []), (5, 1, [0]), (10, 3, [0, 4, 9])]
+)
+def test_kept_positions_spread_evenly_first_and_last_included(total: int, count: int, expected: list[int]) -> None:
+    from controller.paradigms.qualitative import spread
+
+    assert spread(total, count) == expected
