@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from controller.config.rank import RankConfig
 
@@ -181,22 +181,14 @@ class SimulationConfig(Section):
             return str(value)
         return value
 
-    @field_validator("kubeconfig", mode="before")
+    @field_validator("kubeconfig", "inventory", mode="before")
     @classmethod
-    def _kubeconfig(cls, value: Any) -> Any:
+    def _path(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None or isinstance(value, Path):
             return value
         if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"expected the path of a kubeconfig file, got {_describe(value)}")
-        return value
-
-    @field_validator("inventory", mode="before")
-    @classmethod
-    def _inventory(cls, value: Any) -> Any:
-        if value is None or isinstance(value, Path):
-            return value
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"expected the path of an Ansible inventory file or folder, got {_describe(value)}")
+            what = "a kubeconfig file" if info.field_name == "kubeconfig" else "an Ansible inventory file or folder"
+            raise ValueError(f"expected the path of {what}, got {_describe(value)}")
         return value
 
     @model_validator(mode="after")

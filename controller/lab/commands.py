@@ -6,7 +6,9 @@ lab node-image [--force]                             build the kind node image o
 lab check [-i INVENTORY] [-e VAR=VALUE|@FILE ...]    host checks on every lab host; a table; exit 1 if one fails
 lab up    [-i INVENTORY] [-e ...] [--limit HOSTS]    build the lab: ansible-playbook site.yml, via ansible-runner
 lab deploy [-i INVENTORY] [-e ...]                   deploy the Simulation Job Controller into the lab's cluster
-lab down  [-i INVENTORY] [-e ...] [--purge]          remove it again (--purge: also every SimulationJob and result)
+lab down  [-i INVENTORY] [-e ...] [--purge]          remove it again: an inventory whose machines make a kubeadm
+                                                     cluster (lab_kube_cluster) leaves it (playbooks/teardown.yml),
+                                                     else the job controller goes (--purge: every job and result too)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from controller.errors import EXIT_CASE_FAILED, EXIT_OK, ConfigError
 
 SIMULATION_CONTROLLER = "playbooks/simulation_controller.yml"
+TEARDOWN = "playbooks/teardown.yml"
 
 log = logging.getLogger("controller.cli")
 progress = logging.getLogger("controller.progress")
@@ -77,7 +80,8 @@ def add_lab_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     down = actions.add_parser(
         "down",
         parents=[job, common],
-        help="remove JOB's kind lab entirely, else the Simulation Job Controller from the inventory's cluster",
+        help="remove JOB's lab entirely; else the inventory's machines leave their kubeadm cluster (lab_kube_cluster), "
+        "or the Simulation Job Controller leaves the inventory's cluster",
     )
     down.add_argument(
         "--purge",
@@ -106,6 +110,9 @@ def run_lab_command(args: argparse.Namespace) -> int:
             {**extravars, "simulation_controller_state": "present"},
             args.limit,
         )
+    if args.lab_command == "down" and builds_kube_cluster(args.inventory, extravars):
+        # the machines leave the cluster, and the job controller with it
+        return _play(TEARDOWN, "taking the machines out of the lab's cluster", args.inventory, extravars, args.limit)
     if args.lab_command == "down":
         return _play(
             SIMULATION_CONTROLLER,
@@ -171,6 +178,23 @@ def _multi_host_lab_command(args: argparse.Namespace, simulation: Any) -> int:
 
     print(kube_lab.up(kube_lab.KubeLab(simulation, controller_image=controller_image()), extravars))
     return EXIT_OK
+
+
+def builds_kube_cluster(inventory: Path, extravars: dict[str, Any]) -> bool:
+    """Whether the inventory's machines make a kubeadm cluster (``lab_kube_cluster``, as -e or set for a cloud host,
+    e.g. by inventories/multi-host/group_vars): then `lab down -i` takes them out of it (playbooks/teardown.yml)."""
+    if "lab_kube_cluster" in extravars:
+        return bool(extravars["lab_kube_cluster"])
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    if not inventory.exists():
+        raise ConfigError("no such inventory file or folder", file=inventory)
+    loader = DataLoader()
+    hosts = InventoryManager(loader=loader, sources=[str(inventory)])
+    variables = VariableManager(loader=loader, inventory=hosts)
+    return any(variables.get_vars(host=host).get("lab_kube_cluster") is True for host in hosts.get_hosts("cloud"))
 
 
 def parse_extra_vars(values: list[str]) -> dict[str, Any]:

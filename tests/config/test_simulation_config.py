@@ -116,6 +116,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("case_placement", "fog", "input should be 'edge', 'cloud' or 'any', got string 'fog'"),
     ("keep_lab", "yes", "input should be a valid boolean, got string 'yes'"),
     ("kubeconfig", "", "expected the path of a kubeconfig file, got string ''"),
+    ("inventory", 7, "expected the path of an Ansible inventory file or folder, got int 7"),
     ("namespace", "Ianvs", "expected a DNS label"),
     ("timeout", 0, "input should be greater than 0, got int 0"),
     ("unprivileged", "sometimes", "expected true, false or auto, got string 'sometimes'"),

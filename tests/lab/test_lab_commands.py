@@ -42,6 +42,45 @@ def test_a_failed_check_is_named_and_exits_1() -> None:
     assert "error: localhost: cpus is" in proc.stderr and "needs 4096" in proc.stderr
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("inventory", "extra", "expected"),
+    [
+        ("inventories/multi-host", {}, True),
+        ("inventories/single-host", {}, False),
+        ("inventories/multi-host", {"lab_kube_cluster": False}, False),
+    ],
+)
+def test_an_inventory_that_makes_a_kubeadm_cluster_is_recognised(
+    inventory: str, extra: dict[str, Any], expected: bool
+) -> None:
+    from controller.lab.commands import builds_kube_cluster
+
+    assert builds_kube_cluster(REPO / inventory, extra) is expected
+
+
+def test_down_of_a_kubeadm_lab_takes_its_machines_out_of_the_cluster(tmp_path: Path) -> None:
+    # a machine that cannot be reached: the teardown is tried on it and names it, nothing else is touched
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "lab": {
+                    "vars": {"lab_kube_cluster": True, "ansible_connection": "community.docker.docker"},
+                    "children": {"cloud": {"hosts": {"gone-1": {"ansible_host": "ianvs-lab-no-such-container"}}}},
+                }
+            }
+        )
+    )
+    proc = _lab("down", "-i", str(inventory))
+    assert proc.returncode == 1
+    assert "from " + str(inventory) + " (playbooks/teardown.yml)" in proc.stderr
+    assert "gone-1: ok=1 changed=0 failed=0 unreachable=1" in proc.stderr  # ok: the role's argument check
+    assert "error: gone-1: Kube reset | Look for kubeadm's state:" in proc.stderr
+
+
 def test_a_missing_inventory_is_bad_input() -> None:
     proc = _lab("check", "-i", "/nonexistent/inventory")
     assert proc.returncode == 2
