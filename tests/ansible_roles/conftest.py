@@ -76,15 +76,24 @@ def write_inventory(
     groups: dict[str, list[LabHost]],
     variables: dict[str, Any] | None = None,
     host_variables: Callable[[LabHost], dict[str, Any]] | None = None,
+    ssh_key: Path | None = None,
 ) -> Path:
-    """A YAML inventory reaching lab hosts through `docker exec` (community.docker.docker) as the `lab` user;
+    """A YAML inventory reaching lab hosts through `docker exec` (community.docker.docker) as the `lab` user, or
+    over SSH at their addresses with ``ssh_key`` (authorized first: `infra.fixtures.authorize_ssh_key`);
     ``host_variables(host)`` adds variables of one host."""
-    children = {
-        group: {
-            "hosts": {
-                h.hostname: {"ansible_host": h.name, **(host_variables(h) if host_variables else {})} for h in hosts
-            }
+
+    def reach(host: LabHost) -> dict[str, Any]:
+        if ssh_key is None:
+            return {"ansible_host": host.name}
+        return {
+            "ansible_host": host.ip,
+            "ansible_connection": "ssh",
+            "ansible_ssh_private_key_file": str(ssh_key),
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
         }
+
+    children = {
+        group: {"hosts": {h.hostname: {**reach(h), **(host_variables(h) if host_variables else {})} for h in hosts}}
         for group, hosts in groups.items()
     }
     inventory = {
@@ -157,7 +166,7 @@ def run_play(
     timeout_s: float = 900,
     check: bool = False,
     limit: str | None = None,
-    tags: str | None = None,
+    skip_tags: str | None = None,
 ) -> PlayResult:
     """ansible-playbook from the repository root, its Ansible home and temporary files under ``workdir``."""
     args = [ANSIBLE_PLAYBOOK, playbook, "-i", str(inventory)]
@@ -165,8 +174,8 @@ def run_play(
         args.append("--check")
     if limit:
         args += ["--limit", limit]
-    if tags:
-        args += ["--tags", tags]
+    if skip_tags:
+        args += ["--skip-tags", skip_tags]
     if extra_vars:
         args += ["-e", json.dumps(extra_vars)]
     env = {

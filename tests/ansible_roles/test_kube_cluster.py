@@ -1,6 +1,6 @@
-"""A multi-host lab from an inventory: lab-host containers on a private network (one cloud, two edge) become one
-Kubernetes cluster through playbooks/kube_cluster.yml (kube_node, kube_control_plane, kube_join), and
-playbooks/teardown.yml (kube_reset) takes it down again. A third edge host is stopped while the cluster is built
+"""A multi-host lab from an inventory: lab-host containers on a private network (one cloud, two edge), reached by
+Ansible over SSH like a lab's machines, become one Kubernetes cluster through playbooks/kube_cluster.yml
+(kube_node, kube_control_plane, kube_join), and playbooks/teardown.yml (kube_reset) takes it down again. A third edge host is stopped while the cluster is built
 (unreachable), then started to join with a wrong endpoint (a join that fails). One cluster for the module; the
 tests run in order."""
 
@@ -16,12 +16,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from infra.fixtures import BaseImages, LabHost, LabHostFactory, docker, wait_for_systemd
+from infra.fixtures import (
+    BaseImages,
+    LabHost,
+    LabHostFactory,
+    authorize_ssh_key,
+    container_ip,
+    docker,
+    ssh_key_pair,
+    wait_for_systemd,
+)
 
 from controller.lab.kind_lab import labs_dir
 from tests.conftest import EXAMPLE, edit_yaml, keep_algorithms
@@ -54,15 +63,36 @@ class Lab:
     built: PlayResult
     variables: dict[str, Any]
     """the inventory's group variables (what these containers need)"""
+    ssh_key: Path
+    """Ansible reaches the hosts over SSH with this key, as the lab's real machines"""
+
+    def write_inventory(self, path: Path, groups: dict[str, list[LabHost]]) -> Path:
+        return write_inventory(
+            path,
+            groups,
+            self.variables,
+            host_variables=lambda host: {"kube_node_cgroup_root": cgroup_root(host)},
+            ssh_key=self.ssh_key,
+        )
+
+    def started_again(self, host: LabHost) -> LabHost:
+        """``host`` started after a stop, at the address it got (the inventory is written again with it)."""
+        docker("start", host.name, timeout_s=120)
+        wait_for_systemd(host)
+        self.late = replace(host, ip=container_ip(host.name))
+        self.write_inventory(self.inventory, {"cloud": [self.cloud], "edge": [*self.edges, self.late]})
+        return self.late
 
     @property
     def hosts(self) -> list[LabHost]:
         """The hosts in the cluster."""
         return [self.cloud, *self.edges]
 
-    def play(self, playbook: str, limit: str | None = None, tags: str | None = None, **extra_vars: Any) -> PlayResult:
+    def play(
+        self, playbook: str, limit: str | None = None, skip_tags: str | None = None, **extra_vars: Any
+    ) -> PlayResult:
         return run_play(
-            playbook, self.inventory, self.workdir, extra_vars or None, timeout_s=1200, limit=limit, tags=tags
+            playbook, self.inventory, self.workdir, extra_vars or None, timeout_s=1200, limit=limit, skip_tags=skip_tags
         )
 
     def nodes(self) -> dict[str, dict[str, Any]]:
@@ -92,19 +122,18 @@ def lab(
     try:
         hosts = factory(4, apt_repo=local_apt_repo(*KUBE_NODE_PACKAGES), kube_node=True)
         cloud, edges, late = hosts[0], hosts[1:3], hosts[3]
+        key = ssh_key_pair(workdir)
+        for host in hosts:
+            authorize_ssh_key(host, key)
         docker("stop", late.name, timeout_s=120)
         kubeconfig = workdir / "lab" / "kubeconfig"
         variables = container_cluster_variables(kube_binaries, kube_images_tar, cloud, kubeconfig)
-        inventory = write_inventory(
-            workdir / "hosts.json",
-            {"cloud": [cloud], "edge": [*edges, late]},
-            variables,
-            host_variables=lambda host: {"kube_node_cgroup_root": cgroup_root(host)},
-        )
-        built = run_play("playbooks/kube_cluster.yml", inventory, workdir, timeout_s=1800)
-        yield Lab(cloud, edges, late, inventory, kubeconfig, workdir, built, variables)
+        lab = Lab(cloud, edges, late, workdir / "hosts.json", kubeconfig, workdir, PlayResult(-1, ""), variables, key)
+        lab.write_inventory(lab.inventory, {"cloud": [cloud], "edge": [*edges, late]})
+        lab.built = run_play("playbooks/kube_cluster.yml", lab.inventory, workdir, timeout_s=1800)
+        yield lab
         if hosts:
-            run_play("playbooks/teardown.yml", inventory, workdir, timeout_s=600)
+            run_play("playbooks/teardown.yml", lab.inventory, workdir, timeout_s=600)
     finally:
         factory.cleanup()
         remove_cgroup_roots(hosts)
@@ -230,12 +259,7 @@ def multi_host_run(lab: Lab, tiny_dataset: Path) -> Iterator[Run]:
     (target / "data").symlink_to(tiny_dataset, target_is_directory=True)
     shutil.copy(target / "benchmarkingjob-sim.yaml", target / "benchmarkingjob.yaml")
     keep_algorithms(target, *RUN_ALGORITHMS)
-    inventory = write_inventory(
-        target / "hosts.json",
-        {"cloud": [lab.cloud], "edge": lab.edges},
-        lab.variables,
-        host_variables=lambda host: {"kube_node_cgroup_root": cgroup_root(host)},
-    )
+    inventory = lab.write_inventory(target / "hosts.json", {"cloud": [lab.cloud], "edge": lab.edges})
     edit_yaml(
         target / "benchmarkingjob.yaml",
         lambda d: d["benchmarkingjob"]["simulation"].update(
@@ -341,8 +365,9 @@ def test_site_yml_deploys_the_job_controller_after_the_cluster_and_a_rerun_chang
         ],
     }
     hosts = ",".join(host.hostname for host in lab.hosts)
-    stages = "kube_cluster,kube_images,simulation_controller"
-    deployed = lab.play("site.yml", limit=hosts, tags=stages, **settings)
+    # the stages before the cluster's (host checks, Docker, kind) are not this lab's: skipped as a user would
+    others = "host_check,docker,kind,kind_cluster"
+    deployed = lab.play("site.yml", limit=hosts, skip_tags=others, **settings)
     assert deployed.returncode == 0, deployed.output
     api = config.new_client_from_config(config_file=str(lab.kubeconfig))
     try:
@@ -358,7 +383,7 @@ def test_site_yml_deploys_the_job_controller_after_the_cluster_and_a_rerun_chang
         assert pod.spec.node_name == lab.cloud.hostname
     finally:
         api.close()
-    again = lab.play("site.yml", limit=hosts, tags=stages, **settings)
+    again = lab.play("site.yml", limit=hosts, skip_tags=others, **settings)
     assert again.returncode == 0, again.output
     assert {host: stats["changed"] for host, stats in again.recap().items()} == {
         host.hostname: 0 for host in lab.hosts
@@ -366,8 +391,7 @@ def test_site_yml_deploys_the_job_controller_after_the_cluster_and_a_rerun_chang
 
 
 def test_a_join_that_fails_names_the_step_and_the_kubelet_log(lab: Lab) -> None:
-    docker("start", lab.late.name, timeout_s=120)
-    wait_for_systemd(lab.late)
+    lab.started_again(lab.late)
     # nothing answers there: the join gives up after the discovery timeout
     failed = lab.play(
         "playbooks/kube_cluster.yml", kube_join_api_endpoint=f"{lab.cloud.ip}:6999", kube_join_discovery_timeout="10s"

@@ -394,6 +394,31 @@ class LabHost:
         return docker(*args, timeout_s=timeout_s, check=check, stdin=stdin)
 
 
+def ssh_key_pair(folder: Path) -> Path:
+    """A fresh ed25519 key without a passphrase: the private key's path (the public key beside it, ``.pub``)."""
+    key = folder / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    return key
+
+
+def authorize_ssh_key(host: LabHost, key: Path) -> None:
+    """Let ``key`` (from `ssh_key_pair`) log in as the host's ``lab`` user."""
+    host.exec(
+        "sh",
+        "-c",
+        "cat > /home/lab/.ssh/authorized_keys && chown lab:lab /home/lab/.ssh/authorized_keys "
+        "&& chmod 600 /home/lab/.ssh/authorized_keys",
+        stdin=key.with_suffix(".pub").read_text(),
+    )
+
+
+def container_ip(name: str) -> str:
+    """A container's address on its network (it may change when the container is started again)."""
+    return docker(
+        "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
+    ).stdout.strip()
+
+
 def wait_for_systemd(host: LabHost) -> None:
     """Wait until systemd reports the boot finished ("running"; "degraded" still counts as booted, with a warning)."""
     deadline = time.monotonic() + LABHOST_BOOT_TIMEOUT_S
@@ -475,10 +500,7 @@ class LabHostFactory:
             self.images.labhost,
         )
         self.containers.append(name)
-        ip = docker(
-            "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
-        ).stdout.strip()
-        return LabHost(name=name, hostname=hostname, ip=ip, network=self.network)
+        return LabHost(name=name, hostname=hostname, ip=container_ip(name), network=self.network)
 
     def _forward_routed_traffic(self) -> None:
         """Let the network's bridge carry packets between its hosts whatever their addresses. Docker drops what an

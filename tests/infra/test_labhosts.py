@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import LabHost
+from .fixtures import LabHost, authorize_ssh_key, ssh_key_pair
 
 Factory = Callable[[int], list[LabHost]]
 ANSIBLE = str(Path(sys.executable).parent / "ansible")
@@ -66,22 +66,6 @@ def _ansible_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def _ssh_key(tmp_path: Path) -> Path:
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
-    return key
-
-
-def _authorize(host: LabHost, public_key: str) -> None:
-    host.exec(
-        "sh",
-        "-c",
-        "cat > /home/lab/.ssh/authorized_keys && chown lab:lab /home/lab/.ssh/authorized_keys "
-        "&& chmod 600 /home/lab/.ssh/authorized_keys",
-        stdin=public_key,
-    )
-
-
 def _inventory(tmp_path: Path, hosts: list[LabHost], connection: str) -> Path:
     lines = ["[labhosts]"]
     if connection == "docker":
@@ -91,9 +75,9 @@ def _inventory(tmp_path: Path, hosts: list[LabHost], connection: str) -> Path:
             for h in hosts
         ]
     else:
-        key = _ssh_key(tmp_path)
+        key = ssh_key_pair(tmp_path)
         for h in hosts:
-            _authorize(h, key.with_suffix(".pub").read_text())
+            authorize_ssh_key(h, key)
         opts = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
         lines += [
             f"{h.hostname} ansible_connection=ssh ansible_host={h.ip} ansible_user=lab "
