@@ -72,6 +72,7 @@ def write_html_report(job_dir: Path, leaderboard: Leaderboard, results: list[Cas
     job_dir = Path(job_dir)
     anchors = {result.case_id: _anchor(result.case_id) for result in results}
     columns, rows = leaderboard.view()
+    columns = with_efficiency(columns, rows)
     context = {
         "title": f"ianvs-lab report: {job_dir.name}",
         "generated": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -84,6 +85,20 @@ def write_html_report(job_dir: Path, leaderboard: Leaderboard, results: list[Cas
     }
     html = _environment().get_template(TEMPLATE).render(**context)
     return write_text_atomic(job_dir / REPORT_DIR / REPORT_FILE, html)
+
+
+def with_efficiency(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's leaderboard shows what each case cost next to its accuracy: every efficiency column with a value
+    that ``selected_dataitem`` left out, after the chosen metrics (the CSVs keep exactly the selection)."""
+    from controller.results import EFFICIENCY_METRICS
+
+    extra = [
+        name
+        for name in EFFICIENCY_METRICS
+        if name not in columns and any(row.get(name) not in (None, "") for row in rows)
+    ]
+    at = columns.index("paradigm") if "paradigm" in columns else len(columns)
+    return [*columns[:at], *extra, *columns[at:]]
 
 
 def _environment() -> Any:

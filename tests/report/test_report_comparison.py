@@ -114,3 +114,19 @@ def test_the_report_opens_with_the_comparisons_before_the_leaderboard(tmp_path: 
 
 def test_a_report_of_one_case_has_no_comparisons(tmp_path: Path) -> None:
     assert "<h2>Comparisons</h2>" not in _report(tmp_path, [_case("a1", "kb", 0.6, -0.01)])
+
+
+def test_the_reports_leaderboard_shows_the_cost_columns_the_selection_left_out(tmp_path: Path) -> None:
+    from controller.config.rank import RankConfig as Rank
+
+    results = [_case("a1", "kb", 0.6, -0.01), _case("b1", "finetune", 0.5, -0.2)]
+    job_dir = tmp_path / "job"
+    rank = Rank.model_validate({"sort_by": [{"mIoU": "descend"}], "selected_dataitem": {"metrics": ["mIoU"]}})
+    board = update_leaderboard(job_dir, results, rank)
+    html = write_html_report(job_dir, board, results).read_text()
+    board_html = html[html.index("<h2>Leaderboard</h2>") :]
+    header = re.findall(r"<th>(.*?)</th>", board_html[: board_html.index("</thead>")])
+    assert header[:5] == ["rank", "algorithm", "mIoU", "peak_rss_mib", "latency_p50_ms"]  # EFFICIENCY_METRICS order
+    assert "peak_gpu_mib" not in header  # no case has a value
+    selected_csv = (job_dir / "rank" / "selected_rank.csv").read_text().splitlines()[0].split(",")
+    assert "latency_p50_ms" not in selected_csv  # the CSV keeps exactly the selection
