@@ -235,14 +235,6 @@ def test_an_edge_host_resolves_a_cluster_name_through_the_dns_service(lab: Lab) 
     assert socket.inet_aton("10.96.0.1") in answer  # the kubernetes Service's address
 
 
-def test_a_second_run_changes_nothing(lab: Lab) -> None:
-    again = lab.play("playbooks/kube_cluster.yml", limit=",".join(host.hostname for host in lab.hosts))
-    assert again.returncode == 0, again.output
-    assert {host: stats["changed"] for host, stats in again.recap().items()} == {
-        host.hostname: 0 for host in lab.hosts
-    }, again.output
-
-
 @dataclass(frozen=True)
 class Run:
     job: Path
@@ -348,6 +340,7 @@ def test_the_lab_images_are_on_every_node_and_a_second_import_changes_nothing(mu
 def test_site_yml_deploys_the_job_controller_after_the_cluster_and_a_rerun_changes_nothing(
     multi_host_run: Run, lab: Lab
 ) -> None:
+    """The rerun covers every stage from the cluster on: nodes, control plane, joins, images, job controller."""
     from kubernetes import client, config
 
     from controller.simulation.controller_image import DEFAULT_TAG
