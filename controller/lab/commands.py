@@ -181,20 +181,27 @@ def _multi_host_lab_command(args: argparse.Namespace, simulation: Any) -> int:
 
 
 def builds_kube_cluster(inventory: Path, extravars: dict[str, Any]) -> bool:
-    """Whether the inventory's machines make a kubeadm cluster (``lab_kube_cluster``, as -e or set for a cloud host,
-    e.g. by inventories/multi-host/group_vars): then `lab down -i` takes them out of it (playbooks/teardown.yml)."""
+    """Whether the inventory's machines make a kubeadm cluster (``lab_kube_cluster``, as -e or set for a host, e.g.
+    by inventories/multi-host/group_vars): then `lab down -i` takes them out of it (playbooks/teardown.yml).
+
+    Read with ``ansible-inventory`` in its own process: importing Ansible here would patch this process's
+    ``sys.intern``, which PyTorch's compiler refuses when it is imported later in the same process."""
+    import json
+    import subprocess
+
+    from controller.lab.runner import tool
+
     if "lab_kube_cluster" in extravars:
         return bool(extravars["lab_kube_cluster"])
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.manager import VariableManager
-
     if not inventory.exists():
         raise ConfigError("no such inventory file or folder", file=inventory)
-    loader = DataLoader()
-    hosts = InventoryManager(loader=loader, sources=[str(inventory)])
-    variables = VariableManager(loader=loader, inventory=hosts)
-    return any(variables.get_vars(host=host).get("lab_kube_cluster") is True for host in hosts.get_hosts("cloud"))
+    proc = subprocess.run(
+        [tool("ansible-inventory"), "-i", str(inventory), "--list"], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise ConfigError(f"ansible-inventory cannot read it: {proc.stderr.strip()[-300:]}", file=inventory)
+    hostvars = (json.loads(proc.stdout).get("_meta") or {}).get("hostvars") or {}
+    return any(variables.get("lab_kube_cluster") is True for variables in hostvars.values())
 
 
 def parse_extra_vars(values: list[str]) -> dict[str, Any]:

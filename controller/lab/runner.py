@@ -118,6 +118,12 @@ def _last_error(private: Path) -> str:
     return ""
 
 
+def tool(name: str) -> str:
+    """An Ansible command (``ansible-inventory``, ...) of this Python's environment, else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else name
+
+
 def _path() -> str:
     """PATH with this Python's bin/ first: ansible-runner calls `ansible-playbook`, and a venv is often not on PATH
     (``binary=`` would drop the playbook argument)."""
