@@ -8,6 +8,7 @@ as case data (controller/simulation/case_data.py). docs/multi-host-lab.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -110,7 +111,11 @@ def down(lab: KubeLab, extravars: dict[str, Any] | None = None) -> PlaybookRun:
     """Every machine taken out of the cluster (kubeadm reset, state, routes, the lab's images, the kubeconfig); a
     lab that is not there is a no-op."""
     progress.info("lab %s: taking the machines in %s out of it", lab.name, lab.inventory)
-    return play(TEARDOWN, {**lab.cluster_vars(), **(extravars or {})}, f"lab {lab.name}", lab.inventory)
+    run = play(TEARDOWN, {**lab.cluster_vars(), **(extravars or {})}, f"lab {lab.name}", lab.inventory)
+    # the teardown removed the kubeconfig; its folder goes too unless something else was put there
+    with contextlib.suppress(OSError):  # absent, or not empty
+        lab.kubeconfig.parent.rmdir()
+    return run
 
 
 def status(lab: KubeLab) -> tuple[str, bool]:
