@@ -34,6 +34,8 @@ from controller.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+KEEP_ARCHIVES = 8
+"""case-data archives kept on the controller, newest first: each job's run makes one per distinct set of files"""
 DEFAULT_DATA_CACHE = "/var/lib/ianvs-lab/datasets"
 """the node-local dataset cache, a hostPath in every case Pod of a job with case data"""
 PREFIX = "case-data-"
@@ -117,6 +119,7 @@ def bundle(named: Iterable[str], cache_dir: Path, indexes: Iterable[str] = ()) -
     archive = cache_dir / f"{key}.tar"
     digest_file = cache_dir / f"{key}.tar.sha256"
     if archive.is_file() and digest_file.is_file():
+        archive.touch()  # used again: the newest for `_prune`
         sha = digest_file.read_text().strip()
         return Bundle(archive, sha, roots, len(files), archive.stat().st_size)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -132,8 +135,17 @@ def bundle(named: Iterable[str], cache_dir: Path, indexes: Iterable[str] = ()) -
                 tar.addfile(info, source)
     sha = _sha256(archive)
     fsio.write_text(digest_file, sha + "\n")
+    _prune(cache_dir)
     log.info("case data: %d files, %d bytes, in %s", len(files), archive.stat().st_size, archive)
     return Bundle(archive, sha, roots, len(files), archive.stat().st_size)
+
+
+def _prune(cache_dir: Path) -> None:
+    """All but the newest `KEEP_ARCHIVES` archives removed (with their digests)."""
+    archives = sorted(cache_dir.glob("*.tar"), key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in archives[KEEP_ARCHIVES:]:
+        old.unlink(missing_ok=True)
+        old.with_name(old.name + ".sha256").unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:

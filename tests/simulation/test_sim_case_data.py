@@ -65,6 +65,19 @@ def test_the_same_files_make_the_same_archive(data: Path, tmp_path: Path) -> Non
     assert first.sha256 == second.sha256
 
 
+def test_only_the_newest_archives_are_kept(data: Path, tmp_path: Path) -> None:
+    from controller.simulation import case_data
+
+    cache = tmp_path / "cache"
+    built = []
+    for number in range(case_data.KEEP_ARCHIVES + 2):
+        (data / "extra.txt").write_text(f"version {number}\n")  # another set of files: another archive
+        built.append(bundle([str(data / "extra.txt")], cache, _indexes(data)))
+    kept = sorted(path.name for path in cache.glob("*.tar"))
+    assert kept == sorted(b.path.name for b in built[-case_data.KEEP_ARCHIVES :])
+    assert len(list(cache.glob("*.tar.sha256"))) == case_data.KEEP_ARCHIVES
+
+
 def test_a_missing_file_is_named_and_no_archive_is_written(data: Path, tmp_path: Path) -> None:
     sample = read_index(data / "train-index.txt")[0]
     sample.label.unlink()
