@@ -17,12 +17,8 @@ address the nodes use.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import logging
 import os
-import socket
-import tarfile
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +101,8 @@ def roots_of(files: Sequence[Path]) -> tuple[str, ...]:
 def bundle(named: Iterable[str], cache_dir: Path, indexes: Iterable[str] = ()) -> Bundle:
     """One reproducible tar (sorted members, no owners or times) of the files a job's cases read (``named``, the
     ``indexes`` and what they name), in ``cache_dir``; an archive of the same files is reused."""
+    import tarfile
+
     indexes = list(indexes)
     files = files_of(named, indexes)
     for file in files:
@@ -159,6 +157,8 @@ def _sha256(path: Path) -> str:
 def address_towards(url: str) -> str:
     """The controller's own address on the route to ``url``'s host (an API server): the one the lab's nodes
     reach it at, as long as they share that network (no packet is sent)."""
+    import socket
+
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 443
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -172,6 +172,10 @@ class DataServer:
     unless one is given. A context manager: stopped and its socket closed on exit."""
 
     def __init__(self, folder: Path, host: str, port: int = 0) -> None:
+        # imported here: the command line imports this module for its constants and must start fast
+        import http.server
+        import threading
+
         root = folder.resolve()
 
         class Handler(http.server.SimpleHTTPRequestHandler):
