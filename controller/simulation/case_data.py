@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,6 @@ class CaseData:
         return cls(
             str(data["url"]), str(data["sha256"]), tuple(str(r) for r in data["roots"]), int(data.get("size", 0))
         )
-
-    def with_url(self, url: str) -> CaseData:
-        return CaseData(url, self.sha256, self.roots, self.size)
 
 
 @dataclass(frozen=True)
@@ -103,6 +100,8 @@ def bundle(named: Iterable[str], cache_dir: Path, indexes: Iterable[str] = ()) -
     ``indexes`` and what they name), in ``cache_dir``; an archive of the same files is reused."""
     import tarfile
 
+    from controller.provenance import file_sha256
+
     indexes = list(indexes)
     files = files_of(named, indexes)
     for file in files:
@@ -131,7 +130,7 @@ def bundle(named: Iterable[str], cache_dir: Path, indexes: Iterable[str] = ()) -
             info.mode = 0o644
             with file.open("rb") as source:
                 tar.addfile(info, source)
-    sha = _sha256(archive)
+    sha = file_sha256(archive)
     fsio.write_text(digest_file, sha + "\n")
     _prune(cache_dir)
     log.info("case data: %d files, %d bytes, in %s", len(files), archive.stat().st_size, archive)
@@ -144,14 +143,6 @@ def _prune(cache_dir: Path) -> None:
     for old in archives[KEEP_ARCHIVES:]:
         old.unlink(missing_ok=True)
         old.with_name(old.name + ".sha256").unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def address_towards(url: str) -> str:
@@ -262,8 +253,3 @@ def materialise(data: CaseData, cache: Path) -> Materialised:
             continue
         linked.append(root)
     return Materialised(done.path, done.fetched, tuple(linked))
-
-
-def cached_bundles(cache: Path) -> Iterator[Path]:
-    """The case-data copies in a node's cache (for cleaning up)."""
-    yield from sorted(cache.glob(f"{PREFIX}*"))
