@@ -6,6 +6,7 @@ Modules (torch is imported only by the ones that need it, never at package impor
     pretrained  ImageNet ResNet-18 weights from a local file or URL into both trunks
     data        sample reading, disparity normalisation, augmentation (numpy + PIL only)
     training    optimiser groups, cosine schedule, class weights, the training loop
+    inference   the edge runtimes a trained network runs on (frozen graph, onnxruntime, bf16, int8)
     segmenter   ``RFNetSegmenter``, the registered basemodel plugin (no torch at import time)
     domain      ``TaskAllocationByDomainClassifier``: learned task allocation (numpy only)
     confidence  ``UnseenTaskByConfidence``: unseen-task detection from model confidence (no numpy)
@@ -23,3 +24,7 @@ import os
 # before the first `import torch`, which is why it lives in the package's __init__ (an explicit
 # environment setting by the user wins).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# The choices of RFNetSegmenter's ``inference`` hyper-parameter (inference.py describes each). Here, not in
+# inference.py, because the segmenter checks them without importing torch.
+INFERENCE_ENGINES = ("auto", "eager", "frozen", "compiled", "onnx", "bf16", "int8")

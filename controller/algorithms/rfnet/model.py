@@ -47,9 +47,9 @@ class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
         super().__init__()
         self.conv1 = _conv3x3(c_in, c_out, stride)
-        self.bn1 = nn.BatchNorm2d(c_out)
+        self.bn1: nn.Module = nn.BatchNorm2d(c_out)  # nn.Module: inference graphs fold it away (an Identity)
         self.conv2 = _conv3x3(c_out, c_out)
-        self.bn2 = nn.BatchNorm2d(c_out)
+        self.bn2: nn.Module = nn.BatchNorm2d(c_out)
         self.downsample: nn.Module | None = None
         if stride != 1 or c_in != c_out:
             self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
@@ -77,7 +77,7 @@ class ResNet18Trunk(nn.Module):
     def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.bn1: nn.Module = nn.BatchNorm2d(64)  # nn.Module: inference graphs fold it away (an Identity)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         stages = []
         c_in = 64
@@ -123,26 +123,50 @@ def pyramid_cells(height: int, width: int, grids: tuple[int, ...] = SPP_GRIDS) -
     return [(grid, max(1, round(grid * width / height))) for grid in grids]
 
 
+def pooling_matrix(size: int, cells: int, like: Tensor) -> Tensor:
+    """cells x size matrix whose rows average adaptive pooling's windows [floor(i*n/c), ceil((i+1)*n/c))."""
+    matrix = torch.zeros(cells, size, dtype=like.dtype, device=like.device)
+    for i in range(cells):
+        start, end = (i * size) // cells, -((-(i + 1) * size) // cells)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool_by_matmul(x: Tensor, cells: tuple[int, int]) -> Tensor:
+    """``F.adaptive_avg_pool2d(x, cells)`` as two matrix products (equal up to float rounding).
+
+    Why: the ONNX exporter and oneDNN's pooling refuse grids that do not divide the feature map (a
+    256x128 input has a 4x8 map and an 8x16 grid); products with constant matrices export and run anywhere.
+    """
+    rows = pooling_matrix(int(x.shape[-2]), cells[0], x)
+    columns = pooling_matrix(int(x.shape[-1]), cells[1], x)
+    return torch.matmul(torch.matmul(rows, x), columns.t())
+
+
 class SpatialPyramidPooling(nn.Module):
     """SwiftNet SPP: bottleneck 512->128, three pooled levels of 42 ch, fused back to 128 ch.
 
     Level g pools to (g, max(1, round(g * w / h))) cells, where h x w is the 1/32 feature size, so
-    the grid follows the image's aspect ratio (8x16, 4x8, 2x4 for a 2:1 image).
+    the grid follows the image's aspect ratio (8x16, 4x8, 2x4 for a 2:1 image). ``pool_by_matmul``
+    (set on inference graphs) pools with :func:`adaptive_avg_pool_by_matmul` instead.
     """
 
     def __init__(self, c_in: int = STAGE_CHANNELS[-1], grids: tuple[int, ...] = SPP_GRIDS) -> None:
         super().__init__()
         self.grids = grids
+        self.pool_by_matmul = False
         self.bottleneck = BNReluConv(c_in, DECODER_CHANNELS, 1)
         self.levels = nn.ModuleList(BNReluConv(DECODER_CHANNELS, SPP_LEVEL_CHANNELS, 1) for _ in grids)
         self.fuse = BNReluConv(DECODER_CHANNELS + len(grids) * SPP_LEVEL_CHANNELS, DECODER_CHANNELS, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.bottleneck(x)
-        height, width = x.shape[-2:]
+        # plain ints: the pooling grid is a Python computation, and a traced graph records it as constants
+        height, width = int(x.shape[-2]), int(x.shape[-1])
         pyramid = [x]
         for cells, level in zip(pyramid_cells(height, width, self.grids), self.levels):
-            pooled = level(F.adaptive_avg_pool2d(x, cells))
+            pool = adaptive_avg_pool_by_matmul if self.pool_by_matmul else F.adaptive_avg_pool2d
+            pooled = level(pool(x, cells))
             pyramid.append(F.interpolate(pooled, size=(height, width), mode="bilinear", align_corners=False))
         fused: Tensor = self.fuse(torch.cat(pyramid, dim=1))  # a Module call returns Any
         return fused

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
+from controller.algorithms.rfnet import INFERENCE_ENGINES
 from controller.datasets.index import Sample
 from controller.plugins.context import Context
 from controller.plugins.registry import register
 
 if TYPE_CHECKING:
     from controller.algorithms.rfnet.data import DepthStats
+    from controller.algorithms.rfnet.inference import Engine
     from controller.algorithms.rfnet.model import RFNet
     from controller.algorithms.rfnet.training import Runtime
 
@@ -54,6 +56,8 @@ class RFNetSegmenter:
         inference_scale: the input is resized by this factor for inference and the logits are
             resized back to the label size (1.0 = full resolution).
         amp ("auto", "off", "bf16", "fp16"), channels_last ("auto", true, false): see training.py.
+        inference: the edge runtime of predict (auto, eager, frozen, compiled, onnx, bf16, int8): see
+            inference.py; int8 is calibrated on training images of the model's last round.
         eval_batch_size, workers (data-loader processes), checkpoint_every (iterations; 0 = none),
         depth_stats_images (images sampled for the disparity statistics), log_every.
     """
@@ -77,6 +81,7 @@ class RFNetSegmenter:
         inference_scale: float = 1.0,
         amp: str = "auto",
         channels_last: bool | str = "auto",
+        inference: str = "auto",
         eval_batch_size: int = 4,
         workers: int = 0,
         checkpoint_every: int = 0,
@@ -116,6 +121,8 @@ class RFNetSegmenter:
             raise ValueError(f"amp must be one of auto, off, bf16, fp16; got {amp!r}")
         if channels_last not in ("auto", True, False):
             raise ValueError(f"channels_last must be true, false or 'auto'; got {channels_last!r}")
+        if inference not in INFERENCE_ENGINES:
+            raise ValueError(f"inference must be one of {', '.join(INFERENCE_ENGINES)}; got {inference!r}")
         self.use_depth = bool(use_depth)
         self.iterations = None if iterations is None else int(iterations)
         self.epochs = None if epochs is None else float(epochs)
@@ -133,6 +140,7 @@ class RFNetSegmenter:
         self.inference_scale = float(inference_scale)
         self.amp = amp
         self.channels_last = channels_last
+        self.inference = inference
         self.eval_batch_size = int(eval_batch_size)
         self.workers = int(workers)
         self.checkpoint_every = int(checkpoint_every)
@@ -143,7 +151,11 @@ class RFNetSegmenter:
         self.depth_stats: DepthStats | None = None
         self.trained_iterations = 0
         self.history: list[dict[str, Any]] = []
+        # input paths of up to CALIBRATION_IMAGES images of the last training round (int8 calibration)
+        self.calibration_inputs: list[tuple[str, ...]] = []
         self._runtime: Runtime | None = None
+        self._engine: Engine | None = None  # built on the first prediction, dropped when the weights change
+        self._eager_pixels = 0  # inferred by the eager engine since the weights last changed (``auto``'s rule)
 
     # ------------------------------------------------------------ building
 
@@ -258,6 +270,8 @@ class RFNetSegmenter:
             checkpoint=checkpoint,
         )
         self.trained_iterations += summary.iterations
+        self._engine, self._eager_pixels = None, 0
+        self.calibration_inputs = _calibration_choice(train_data)
         record = {
             "round": round_,
             "task": context.task,
@@ -307,16 +321,10 @@ class RFNetSegmenter:
     def _infer(
         self, samples: Sequence[Sample], context: Context, *, confidence: bool
     ) -> tuple[list[np.ndarray], list[float] | None]:
-        import torch
-
         from controller.algorithms.rfnet import data as rfdata
 
-        net = self._ensure_network(context)
+        engine = self._engine_for(context)
         runtime = self._runtime_for(context)
-        layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
-        # the ignore: torch's overloads of Module.to omit memory_format next to a device, which Module.to accepts
-        net.to(runtime.device, memory_format=layout)  # type: ignore[call-overload]
-        net.eval()
         stats = self._inference_stats()
         maps: list[np.ndarray | None] = [None] * len(samples)
         scores: list[float] = [0.0] * len(samples)
@@ -327,17 +335,53 @@ class RFNetSegmenter:
         for size, group in by_size.items():
             for start in range(0, len(group), self.eval_batch_size):
                 chunk = group[start : start + self.eval_batch_size]
-                labels, conf = self._forward(net, [a for _, a in chunk], size, stats, runtime, confidence)
+                labels, conf = self._forward(engine, [a for _, a in chunk], size, stats, runtime, confidence)
                 for k, (position, _) in enumerate(chunk):
                     maps[position] = labels[k]
                     if conf is not None:
                         scores[position] = float(conf[k])
+        if engine.name == "eager":
+            self._eager_pixels += sum(math.prod(rfdata.scaled_size(a.size, self.inference_scale)) for _, a in loaded)
         # every position is in exactly one chunk, so every map is set: the filter narrows the type and drops nothing
         return [m for m in maps if m is not None], (scores if confidence else None)
 
+    def _engine_for(self, context: Context) -> Engine:
+        import torch
+
+        from controller.algorithms.rfnet import inference
+
+        net = self._ensure_network(context)
+        runtime = self._runtime_for(context)
+        name = inference.resolve(self.inference, runtime.device)
+        if self.inference == "auto" and self._eager_pixels < inference.AUTO_BUILD_AFTER_PIXELS:
+            name = "eager"  # the ski-rental rule: build only once eager inference has cost about what a build costs
+        if self._engine is None or self._engine.name != name:
+            layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
+            # the ignore: torch's overloads of Module.to omit memory_format next to a device, which Module.to accepts
+            net.to(runtime.device, memory_format=layout)  # type: ignore[call-overload]
+            net.eval()
+            calibration = self._calibration if self.calibration_inputs else None
+            self._engine = inference.build(name, net, runtime, calibration)
+            log.info("RFNet inference engine: %s (%s requested, %s)", name, self.inference, runtime.device)
+        return self._engine
+
+    def _calibration(self, size: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """The calibration images as network inputs of `size` (height, width), batch 1 each."""
+        from controller.algorithms.rfnet import data as rfdata
+
+        stats = self._inference_stats()
+        inputs = []
+        for paths in self.calibration_inputs:
+            # only the inputs are read (no label): the label and index fields just need a value
+            sample = Sample(tuple(Path(p) for p in paths), Path(paths[0]), Path(paths[0]), 0)
+            arrays = rfdata.resize(rfdata.read_arrays(sample, use_depth=self.use_depth, with_label=False), *size)
+            rgb, depth = rfdata.network_input(arrays, stats)
+            inputs.append((rgb[None], None if depth is None else depth[None]))
+        return inputs
+
     def _forward(
         self,
-        net: RFNet,
+        engine: Engine,
         chunk: list[Any],
         size: tuple[int, int],
         stats: DepthStats | None,
@@ -358,9 +402,7 @@ class RFNetSegmenter:
             # with use_depth every input has a disparity: the filter narrows the type and drops nothing
             depths = [i[1] for i in inputs if i[1] is not None]
             depth = torch.from_numpy(np.stack(depths)).to(runtime.device).contiguous(memory_format=layout)
-        with torch.inference_mode(), runtime.autocast():
-            logits = net(rgb, depth)
-        logits = logits.float()
+        logits = engine(rgb, depth)
         if tuple(logits.shape[-2:]) != size:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         labels = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
@@ -393,6 +435,7 @@ class RFNetSegmenter:
             "depth_stats": None if self.depth_stats is None else self.depth_stats.to_dict(),
             "trained_iterations": self.trained_iterations,
             "history": list(self.history),
+            "calibration_inputs": [list(paths) for paths in self.calibration_inputs],
             "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
         }
 
@@ -446,6 +489,17 @@ class RFNetSegmenter:
         self.depth_stats = None if stats is None else DepthStats.from_dict(stats)
         self.trained_iterations = int(payload.get("trained_iterations", 0))
         self.history = list(payload.get("history", []))
+        self.calibration_inputs = [tuple(paths) for paths in payload.get("calibration_inputs", [])]
+        self._engine, self._eager_pixels = None, 0
+
+
+def _calibration_choice(samples: Sequence[Sample]) -> list[tuple[str, ...]]:
+    """Input paths of up to CALIBRATION_IMAGES samples spread evenly over `samples` (the same ones every run)."""
+    from controller.algorithms.rfnet.inference import CALIBRATION_IMAGES
+
+    count = min(CALIBRATION_IMAGES, len(samples))
+    positions = sorted({round(i * (len(samples) - 1) / max(count - 1, 1)) for i in range(count)})
+    return [tuple(str(p) for p in samples[i].inputs) for i in positions]
 
 
 def _positive(name: str, value: float | int | None, *, allow_none: bool = False) -> None:
