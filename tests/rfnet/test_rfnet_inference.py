@@ -252,3 +252,10 @@ def test_auto_runs_eager_until_the_build_would_pay_off(
     model.train(read_index(two_domains / "train-index.txt"), context=context)
     model.predict(test, context=context)
     assert model._engine.name == "eager"  # new weights: the count starts again
+
+
+def test_an_untrained_int8_model_runs_eager(two_domains: Path, make_context: Callable[..., Context]) -> None:
+    model = RFNetSegmenter(**TINY_TRAINING, inference="int8")
+    test = read_index(two_domains / "test-index.txt")[:1]
+    model.predict(test, context=make_context(num_classes=19))
+    assert model._engine is not None and model._engine.name == "eager"

@@ -355,6 +355,10 @@ class RFNetSegmenter:
         name = inference.resolve(self.inference, runtime.device)
         if self.inference == "auto" and self._eager_pixels < inference.AUTO_BUILD_AFTER_PIXELS:
             name = "eager"  # the ski-rental rule: build only once eager inference has cost about what a build costs
+        if name == "int8" and not self.calibration_inputs:
+            # an untrained model (the lifelong paradigm's round-0 baseline) has no calibration images, and
+            # quantising random weights would measure nothing: it runs as trained
+            name = "eager"
         if self._engine is None or self._engine.name != name:
             layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
             # the ignore: torch's overloads of Module.to omit memory_format next to a device, which Module.to accepts
