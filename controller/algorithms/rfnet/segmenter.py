@@ -500,10 +500,9 @@ class RFNetSegmenter:
 def _calibration_choice(samples: Sequence[Sample]) -> list[tuple[str, ...]]:
     """Input paths of up to CALIBRATION_IMAGES samples spread evenly over `samples` (the same ones every run)."""
     from controller.algorithms.rfnet.inference import CALIBRATION_IMAGES
+    from controller.paradigms.qualitative import spread
 
-    count = min(CALIBRATION_IMAGES, len(samples))
-    positions = sorted({round(i * (len(samples) - 1) / max(count - 1, 1)) for i in range(count)})
-    return [tuple(str(p) for p in samples[i].inputs) for i in positions]
+    return [tuple(str(p) for p in samples[i].inputs) for i in spread(len(samples), CALIBRATION_IMAGES)]
 
 
 def _positive(name: str, value: float | int | None, *, allow_none: bool = False) -> None:
