@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -34,6 +35,11 @@ from controller.results import AccuracyMatrix
 
 log = logging.getLogger(__name__)
 
+# Knowledge-base snapshots kept loaded between rounds (least recently used dropped first): a task's model is
+# evaluated in every later round, and reloading it each time cost a demo RFNet case ~3 s of its ~14 s of
+# evaluation. Bounded because each kept model holds its weights (~95 MB for RFNet).
+LOADED_SNAPSHOTS = 8
+
 
 class LifelongLearning(Paradigm):
     def __init__(self, spec: CaseSpec, context: Context) -> None:
@@ -51,7 +57,7 @@ class LifelongLearning(Paradigm):
         self._latest: Any = None
         self.cloud_samples = self.cloud_bytes = 0
         """edge -> cloud traffic of the final inference: samples the unseen-sample recognition sent, their bytes"""
-        self._cache: dict[str, Any] = {}
+        self._loaded: OrderedDict[str, Any] = OrderedDict()  # snapshot path -> model loaded from it
 
     def run(self) -> ParadigmOutput:
         train, test = self.load_data()
@@ -96,7 +102,7 @@ class LifelongLearning(Paradigm):
             self.kb.add(task, number, len(fit), model.save)
             if learns(self.task_allocation):
                 self.task_allocation.learn(task, fit, context=ctx)
-            self._latest, self._cache = model, {}
+            self._latest = model
             record: dict[str, Any] = {
                 "round": number,
                 "task": task,
@@ -154,11 +160,17 @@ class LifelongLearning(Paradigm):
     def _model_for(self, task: str | None) -> Any:
         if task is None or task not in self.kb.tasks:
             return self._latest
-        if task not in self._cache:
-            model = self.new_model()
-            model.load(self.kb.entry(task).model)
-            self._cache[task] = model
-        return self._cache[task]
+        # a snapshot never changes (a task trained again gets a new one), so its path names the loaded model
+        snapshot = self.kb.entry(task).model
+        if snapshot in self._loaded:
+            self._loaded.move_to_end(snapshot)
+            return self._loaded[snapshot]
+        model = self.new_model()
+        model.load(snapshot)
+        self._loaded[snapshot] = model
+        if len(self._loaded) > LOADED_SNAPSHOTS:
+            self._loaded.popitem(last=False)
+        return model
 
     def _predict_routed(self, batch: list[Sample], ctx: Context, counter: list[int] | None = None) -> list[np.ndarray]:
         allocations = self.task_allocation.allocate(batch, self.kb.tasks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from controller.config.loader import load_job
 from controller.plan import build_plan
+from controller.plugins.loader import load_plugin
 from controller.results import CaseResult
 from controller.runtime.case import run_case
 from tests.conftest import BASELINES, edit_yaml, keep_algorithms, write
@@ -171,3 +173,51 @@ def test_kept_positions_spread_evenly_first_and_last_included(total: int, count:
     from controller.paradigms.qualitative import spread
 
     assert spread(total, count) == expected
+
+
+COUNTING_MODEL = """
+    from controller import register
+    from controller.algorithms.pixel_softmax import PixelSoftmaxSegmenter
+
+    LOADS = []  # the snapshot path of every load
+
+    @register("CountingSoftmax")
+    class CountingSoftmax(PixelSoftmaxSegmenter):
+        def load(self, path):
+            LOADS.append(str(path))
+            return super().load(path)
+"""
+
+
+def _kb_case_counting_loads(job_dir: Path, tmp_path: Path) -> tuple[CaseResult, list[str]]:
+    write(job_dir / "counting.py", COUNTING_MODEL)
+    edit_yaml(
+        job_dir / "algorithm-kb.yaml",
+        lambda d: d["algorithm"]["modules"].__setitem__(
+            0, {**d["algorithm"]["modules"][0], "name": "CountingSoftmax", "url": "./counting.py"}
+        ),
+    )
+    loads = sys.modules[load_plugin(str(job_dir / "counting.py"), "CountingSoftmax").__module__].LOADS
+    loads.clear()  # the plugin module is imported once per process
+    spec = next(s for s in build_plan(load_job(job_dir / "benchmarkingjob.yaml")) if s.algorithm == "pixel-softmax-kb")
+    return run_case(spec, tmp_path), list(loads)
+
+
+def test_each_knowledge_base_snapshot_is_loaded_once_for_all_rounds(job_dir: Path, tmp_path: Path) -> None:
+    result, loads = _kb_case_counting_loads(job_dir, tmp_path)
+    assert result.ok, result.error
+    index = json.loads((Path(result.case_dir) / "kb" / "index.json").read_text())
+    assert sorted(loads) == sorted(entry["model"] for entry in index["tasks"].values())
+
+
+def test_snapshots_beyond_the_kept_number_are_loaded_again_with_the_same_results(
+    job_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept_all, _ = _kb_case_counting_loads(job_dir, tmp_path / "all")
+    monkeypatch.setattr("controller.paradigms.lifelong.LOADED_SNAPSHOTS", 1)
+    kept_one, loads = _kb_case_counting_loads(job_dir, tmp_path / "one")
+    assert kept_one.ok, kept_one.error
+    assert len(loads) > len(set(loads)) == 3
+    assert kept_one.matrix is not None and kept_all.matrix is not None
+    assert kept_one.matrix.values == kept_all.matrix.values
+    assert kept_one.metrics["mIoU"] == kept_all.metrics["mIoU"]

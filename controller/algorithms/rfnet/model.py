@@ -193,7 +193,7 @@ class RFNet(nn.Module):
     forward(rgb: B x 3 x H x W, depth: B x 1 x H x W or None) -> logits B x C x H x W.
     """
 
-    def __init__(self, num_classes: int, *, with_depth: bool = True) -> None:
+    def __init__(self, num_classes: int, *, with_depth: bool = True, init_weights: bool = True) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -211,7 +211,8 @@ class RFNet(nn.Module):
         # skips of stages 3, 2, 1, in the order the decoder consumes them
         self.upsample = nn.ModuleList(UpsampleModule(c) for c in reversed(STAGE_CHANNELS[:-1]))
         self.head = BNReluConv(DECODER_CHANNELS, num_classes, 3)
-        self._init_weights()
+        if init_weights:  # False: weights about to be loaded (random normals on the meta device import torch._refs)
+            self._init_weights()
 
     def _init_weights(self) -> None:
         """Kaiming-normal (fan_out, ReLU) convs and unit BN, except the head conv (PyTorch default)."""
