@@ -13,13 +13,14 @@ The hosts, their network and the kubelets' cgroup roots are removed at the end, 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from controller.userdirs import cache_dir
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the test suite's lab hosts (infra.fixtures) and inventories (ansible_roles)
@@ -69,8 +70,7 @@ def _prerequisites(workdir: Path) -> tuple[Path, Path, Path]:
     from infra.fixtures import SCRIPTS, read_key_values
 
     versions = read_key_values(SCRIPTS / "testenv.versions")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ianvs-lab" / "testenv" / "bin"
-    binaries = cache / versions["K8S_VERSION"]
+    binaries = cache_dir("testenv", "bin", versions["K8S_VERSION"])
     image = script("kind-node-image", "--print")
     container = subprocess.run(["docker", "create", image], capture_output=True, text=True, check=True).stdout.strip()
     try:

@@ -264,7 +264,9 @@ def measure_speed(variants: list[str], size: tuple[int, int], batch: int, args: 
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ianvs-lab" / "bench"
+    from controller.userdirs import cache_dir
+
+    return cache_dir("bench")
 
 
 def accuracy_worker(config: dict) -> int:

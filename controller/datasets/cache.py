@@ -39,6 +39,7 @@ from typing import Any, Self
 
 from controller import fsio
 from controller.errors import DatasetError
+from controller.userdirs import cache_dir
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("controller.progress")
@@ -55,8 +56,7 @@ def default_cache_dir() -> Path:
     explicit = os.environ.get("IANVS_LAB_DATA_CACHE")
     if explicit:
         return Path(os.path.expanduser(explicit)).absolute()
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg).absolute() / "ianvs-lab" / "datasets"
+    return cache_dir("datasets")
 
 
 def safe_name(text: str) -> str:

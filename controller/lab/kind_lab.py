@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from controller.config.models import SimulationConfig
 from controller.errors import ClusterError, ConfigError, LabError
 from controller.lab.runner import REPO, PlaybookRun, run_playbook
+from controller.userdirs import cache_dir, state_dir
 
 if TYPE_CHECKING:
     from controller.config.loader import JobConfig
@@ -40,8 +41,7 @@ progress = logging.getLogger("controller.progress")
 
 def labs_dir() -> Path:
     """Where each lab keeps its kind config and kubeconfig: ``$XDG_STATE_HOME/ianvs-lab/labs/<cluster_name>/``."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "ianvs-lab" / "labs"
+    return state_dir("labs")
 
 
 def kind_binary() -> str:
@@ -50,8 +50,7 @@ def kind_binary() -> str:
     if found:
         return found
     versions = _versions()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    built = cache / "ianvs-lab" / "testenv" / "bin" / versions.get("KIND_VERSION", "") / "kind"
+    built = cache_dir("testenv", "bin", versions.get("KIND_VERSION", ""), "kind")
     return str(built) if built.is_file() else "kind"
 
 

@@ -92,10 +92,9 @@ def served_case_data(specs: Sequence[CaseSpec], kubeconfig: Path) -> Iterator[Ca
 
 def case_data_dir() -> Path:
     """Where the controller keeps the case-data archives it serves: ``$XDG_CACHE_HOME/ianvs-lab/case-data``."""
-    import os
+    from controller.userdirs import cache_dir
 
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "ianvs-lab" / "case-data"
+    return cache_dir("case-data")
 
 
 def controller_image() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 
 from controller import __version__
 from controller.errors import ClusterError
+from controller.userdirs import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ class BuiltImage:
 
 
 def wheelhouse_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "ianvs-lab" / "wheelhouse"
+    return cache_dir("wheelhouse")
 
 
 def build_wheels(extras: tuple[str, ...] = ()) -> tuple[Path, str]:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from controller.userdirs import cache_dir
+
 if TYPE_CHECKING:  # the kubernetes client is imported lazily: collecting tests must not need it
     from kubernetes.client import ApiClient
 
@@ -570,8 +572,7 @@ def kind_binary(pytestconfig: pytest.Config) -> Path:
     except InfraError as err:
         pytest.fail(f"kind could not be built: {err}", pytrace=False)
     versions = read_key_values(SCRIPTS / "testenv.versions")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "ianvs-lab" / "testenv" / "bin" / versions["KIND_VERSION"] / "kind"
+    return cache_dir("testenv", "bin", versions["KIND_VERSION"], "kind")
 
 
 @pytest.fixture(scope="session")
@@ -597,8 +598,7 @@ def kube_binaries(pytestconfig: pytest.Config) -> Path:
     except InfraError as err:
         pytest.fail(f"kubeadm, kubelet or kubectl could not be built: {err}", pytrace=False)
     versions = read_key_values(SCRIPTS / "testenv.versions")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "ianvs-lab" / "testenv" / "bin" / versions["K8S_VERSION"]
+    return cache_dir("testenv", "bin", versions["K8S_VERSION"])
 
 
 @pytest.fixture(scope="session")
