@@ -294,21 +294,14 @@ def node_containers(name: str) -> dict[str, str]:
 
 
 def _ready_nodes(kubeconfig: Path) -> dict[str, str]:
-    from controller.simulation.kube import api_client, reason
+    from controller.simulation.kube import node_states, reason
 
     try:
-        from kubernetes import client
-
-        nodes = client.CoreV1Api(api_client(kubeconfig)).list_node(_request_timeout=10).items
+        nodes = node_states(kubeconfig)
     except Exception as exc:  # an unreachable API server is a status, not a crash
         log.warning("lab API server does not answer: %s", reason(exc))
         return {}
-    return {
-        node.metadata.name: next(
-            ("yes" if c.status == "True" else "no" for c in node.status.conditions or [] if c.type == "Ready"), "no"
-        )
-        for node in nodes
-    }
+    return {name: "yes" if node.ready else "no" for name, node in nodes.items()}
 
 
 def for_job(config: JobConfig, specs: Sequence[CaseSpec], root: Path, image: str) -> KindLab:

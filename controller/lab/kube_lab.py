@@ -121,22 +121,14 @@ def down(lab: KubeLab, extravars: dict[str, Any] | None = None) -> PlaybookRun:
 def status(lab: KubeLab) -> tuple[str, bool]:
     """A table of the lab's nodes (role label, readiness) as its API server sees them; whether every one is Ready."""
     from controller.report.table import plain_table
-    from controller.simulation.kube import api_client, reason
+    from controller.simulation.kube import node_states, reason
 
     rows = [("node", "role", "ready")]
     if not lab.kubeconfig.is_file():
         return plain_table(rows) + f"\n(no kubeconfig at {lab.kubeconfig}: the lab is not up)", False
     try:
-        from kubernetes import client
-
-        nodes = client.CoreV1Api(api_client(lab.kubeconfig)).list_node(_request_timeout=10).items
+        nodes = node_states(lab.kubeconfig)
     except Exception as exc:  # an unreachable API server is a status, not a crash
         return plain_table(rows) + f"\n(the API server does not answer: {reason(exc)})", False
-    ready = True
-    for node in sorted(nodes, key=lambda n: n.metadata.name):
-        is_ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-        ready = ready and is_ready
-        rows.append(
-            (node.metadata.name, (node.metadata.labels or {}).get("ianvs-lab/role", "-"), "yes" if is_ready else "no")
-        )
-    return plain_table(rows), ready and bool(nodes)
+    rows += [(name, node.role, "yes" if node.ready else "no") for name, node in sorted(nodes.items())]
+    return plain_table(rows), bool(nodes) and all(node.ready for node in nodes.values())

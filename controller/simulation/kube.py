@@ -57,6 +57,27 @@ def _in_cluster() -> bool:
     return Path("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
 
 
+@dataclass(frozen=True)
+class NodeState:
+    role: str  # the ianvs-lab/role label, "-" without one
+    ready: bool
+
+
+def node_states(kubeconfig: Path) -> dict[str, NodeState]:
+    """Every node the API server of `kubeconfig` knows, by name; raises what the client raises when it does not
+    answer within 10 s."""
+    from kubernetes import client
+
+    nodes = client.CoreV1Api(api_client(kubeconfig)).list_node(_request_timeout=10).items
+    return {
+        node.metadata.name: NodeState(
+            role=(node.metadata.labels or {}).get("ianvs-lab/role", "-"),
+            ready=any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []),
+        )
+        for node in nodes
+    }
+
+
 def reason(exc: BaseException) -> str:
     """The API server's message of an ApiException (its JSON Status), else the exception text."""
     import json

@@ -284,6 +284,20 @@ def test_a_job_runs_its_cases_on_the_edge_hosts(multi_host_run: Run, lab: Lab) -
         assert result["provenance"]["case_pod"]["role"] == "edge"
 
 
+def test_lab_status_lists_every_node_with_its_role_and_readiness(multi_host_run: Run, lab: Lab) -> None:
+    status = subprocess.run(
+        [sys.executable, "-m", "controller", "lab", "status", str(multi_host_run.job)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    rows = sorted(line.split() for line in status.stdout.splitlines()[1:])
+    assert rows == sorted(
+        [[lab.cloud.hostname, "cloud", "yes"], *([edge.hostname, "edge", "yes"] for edge in lab.edges)]
+    )
+
+
 def test_each_case_pod_fills_its_nodes_dataset_cache_once(multi_host_run: Run, lab: Lab) -> None:
     fetched: dict[str, list[bool]] = {}
     caches = set()
