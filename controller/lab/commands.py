@@ -166,14 +166,14 @@ def _kind_lab_command(args: argparse.Namespace) -> int:
 def _multi_host_lab_command(args: argparse.Namespace, simulation: Any) -> int:
     from controller.lab import kube_lab
 
+    if args.lab_command == "status":  # reads the API server only: `lab status` takes no -e
+        table, is_up = kube_lab.status(kube_lab.KubeLab(simulation))
+        print(table)
+        return EXIT_OK if is_up else EXIT_CASE_FAILED
     extravars = parse_extra_vars(args.extra_vars)
     if args.lab_command == "down":
         kube_lab.down(kube_lab.KubeLab(simulation), extravars)
         return EXIT_OK
-    if args.lab_command == "status":
-        table, is_up = kube_lab.status(kube_lab.KubeLab(simulation))
-        print(table)
-        return EXIT_OK if is_up else EXIT_CASE_FAILED
     from controller.runtime.lab import controller_image
 
     print(kube_lab.up(kube_lab.KubeLab(simulation, controller_image=controller_image()), extravars))

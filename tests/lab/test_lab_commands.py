@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from infra.fixtures import DockerEngine, LabHost
 from controller.errors import ConfigError
 from controller.lab.commands import parse_extra_vars
 from controller.lab.runner import run_playbook
+from tests.conftest import edit_yaml
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 RELAXED = ["-e", "host_check_min_memory_mb=512", "-e", "host_check_min_disk_gb=1", "-e", "host_check_min_cpus=1"]
@@ -79,6 +81,23 @@ def test_down_of_a_kubeadm_lab_takes_its_machines_out_of_the_cluster(tmp_path: P
     assert "from " + str(inventory) + " (playbooks/teardown.yml)" in proc.stderr
     assert "gone-1: ok=1 changed=0 failed=0 unreachable=1" in proc.stderr  # ok: the role's argument check
     assert "error: gone-1: Kube reset | Look for kubeadm's state:" in proc.stderr
+
+
+def test_status_of_a_multi_host_lab_that_is_not_up_says_so_and_exits_1(job_dir: Path, tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all: {}\n")
+    job = job_dir / "benchmarkingjob-sim.yaml"
+    edit_yaml(job, lambda d: d["benchmarkingjob"]["simulation"].update(inventory=str(inventory), cluster_name="absent"))
+    proc = subprocess.run(
+        [*CONTROLLER, "lab", "status", str(job)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines()[0].split() == ["node", "role", "ready"]
+    assert f"(no kubeconfig at {tmp_path / 'state' / 'ianvs-lab' / 'labs' / 'absent' / 'kubeconfig'}" in proc.stdout
 
 
 def test_a_missing_inventory_is_bad_input() -> None:
