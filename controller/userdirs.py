@@ -1,5 +1,6 @@
 """Where ianvs-lab keeps files per user, outside any checkout (the XDG base directories).
 
+    config_dir("x.yaml")    ${XDG_CONFIG_HOME:-~/.config}/ianvs-lab/x.yaml        what the user writes (the dataset catalog)
     cache_dir("datasets")   ${XDG_CACHE_HOME:-~/.cache}/ianvs-lab/datasets        rebuildable: deleting it costs time only
     state_dir("labs")       ${XDG_STATE_HOME:-~/.local/state}/ianvs-lab/labs      what running labs need to be found again
 
@@ -12,6 +13,11 @@ import os
 from pathlib import Path
 
 APP = "ianvs-lab"
+
+
+def config_dir(*parts: str) -> Path:
+    """``$XDG_CONFIG_HOME/ianvs-lab/<parts>`` (``~/.config`` when the variable is unset or empty)."""
+    return _base("XDG_CONFIG_HOME", ".config").joinpath(APP, *parts)
 
 
 def cache_dir(*parts: str) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.userdirs import cache_dir, state_dir
+from controller.userdirs import cache_dir, config_dir, state_dir
 
 
 def test_the_cache_lives_under_xdg_cache_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -20,6 +20,7 @@ def test_an_empty_or_unset_variable_means_the_default(monkeypatch: pytest.Monkey
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
     assert cache_dir("x") == tmp_path / ".cache" / "ianvs-lab" / "x"
     assert state_dir("labs") == tmp_path / ".local" / "state" / "ianvs-lab" / "labs"
+    assert config_dir("catalog.yaml") == tmp_path / ".config" / "ianvs-lab" / "catalog.yaml"
 
 
 def test_a_relative_folder_is_fixed_where_it_was_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

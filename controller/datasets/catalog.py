@@ -22,6 +22,7 @@ from typing import Any
 
 from controller.config.yamlsource import KeyPath, YamlDocument, load_yaml
 from controller.errors import ConfigError
+from controller.userdirs import config_dir
 
 BUILTIN = Path(__file__).with_name("catalog.yaml")
 LAYOUT_NAMES = ("cityscapes", "ianvs-segmentation", "cloud-robotics", "flat")
@@ -75,8 +76,7 @@ def user_catalog_path(explicit: Path | None = None) -> Path | None:
     env = os.environ.get("IANVS_LAB_CATALOG")
     if env:
         return Path(os.path.expanduser(env))
-    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    default = Path(xdg) / "ianvs-lab" / "catalog.yaml"
+    default = config_dir("catalog.yaml")
     return default if default.is_file() else None
 
 
