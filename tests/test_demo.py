@@ -80,3 +80,11 @@ def test_demo_rfnet_beats_the_majority_class_and_the_knowledge_base_does_not_for
     rows = {r["algorithm"]: r for r in _rows(job)}
     assert float(rows["rfnet-kb"]["mIoU"]) > float(rows["majority-class"]["mIoU"]) + 0.2
     assert float(rows["rfnet-kb"]["BWT"]) > float(rows["rfnet-finetune"]["BWT"]) + 0.1
+
+
+def test_demo_rfnet_fine_tuning_forgets_and_the_knowledge_base_keeps_every_city(demo) -> None:
+    job, _ = demo
+    rows = {r["algorithm"]: r for r in _rows(job)}
+    assert float(rows["rfnet-finetune"]["BWT"]) < -0.05
+    # each city keeps its snapshot and the domain classifier finds it again in every later round
+    assert float(rows["rfnet-kb"]["BWT"]) == pytest.approx(0.0, abs=1e-9)
